@@ -1,0 +1,121 @@
+"""Id encoding, train/validation splits and tensors for training (taught in notebook 01)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+UNSEEN = -1
+
+
+@dataclass(frozen=True)
+class IdEncoder:
+    """Maps raw ids seen in training to 0..n-1 and back; unseen ids encode to UNSEEN (-1)."""
+
+    ids: np.ndarray  # sorted unique raw ids; position = index
+
+    @classmethod
+    def fit(cls, raw_ids: pd.Series | np.ndarray) -> IdEncoder:
+        """Learn the encoding from the training ids."""
+        return cls(np.unique(np.asarray(raw_ids)))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def encode(self, raw_ids: pd.Series | np.ndarray) -> np.ndarray:
+        """Raw ids to contiguous indices, UNSEEN where the id was not in training."""
+        return pd.Index(self.ids).get_indexer(np.asarray(raw_ids)).astype(np.int64)
+
+    def decode(self, indices: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Contiguous indices back to raw ids."""
+        indices = np.asarray(indices.cpu() if isinstance(indices, torch.Tensor) else indices)
+        if (indices < 0).any() or (indices >= len(self.ids)).any():
+            raise IndexError(f"indices must lie in 0..{len(self.ids) - 1} to be decoded")
+        return self.ids[indices]
+
+
+@dataclass(frozen=True)
+class EncodedSplit:
+    """A train/validation pair with user_idx and item_idx columns and the encoders behind them."""
+
+    train: pd.DataFrame
+    valid: pd.DataFrame
+    users: IdEncoder
+    items: IdEncoder
+    n_valid_dropped: int  # validation rows whose user or item never appears in training
+
+    @property
+    def n_users(self) -> int:
+        """Number of users in the embedding table."""
+        return len(self.users)
+
+    @property
+    def n_items(self) -> int:
+        """Number of items in the embedding table."""
+        return len(self.items)
+
+
+def encode_split(train: pd.DataFrame, valid: pd.DataFrame) -> EncodedSplit:
+    """Fit encoders on `train`, encode both frames and drop validation rows with unseen ids."""
+    users = IdEncoder.fit(train["user_id"])
+    items = IdEncoder.fit(train["item_id"])
+    train = train.assign(user_idx=users.encode(train["user_id"]),
+                         item_idx=items.encode(train["item_id"]))
+    valid = valid.assign(user_idx=users.encode(valid["user_id"]),
+                         item_idx=items.encode(valid["item_id"]))
+    seen = (valid["user_idx"] != UNSEEN) & (valid["item_idx"] != UNSEEN)
+    return EncodedSplit(
+        train=train.reset_index(drop=True),
+        valid=valid[seen].reset_index(drop=True),
+        users=users,
+        items=items,
+        n_valid_dropped=int((~seen).sum()),
+    )
+
+
+def time_split(ratings: pd.DataFrame, quantile: float = 0.8) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train on ratings before the timestamp quantile, validate on the rest (seed 000's split)."""
+    cutoff = np.quantile(ratings["timestamp"].to_numpy(), quantile)
+    before = ratings["timestamp"] < cutoff
+    return ratings[before].copy(), ratings[~before].copy()
+
+
+def random_split(
+    ratings: pd.DataFrame, valid_frac: float = 0.2, seed: int = 42
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A seeded random split, row for row the same as scikit-learn's train_test_split."""
+    n_valid = int(np.ceil(valid_frac * len(ratings)))
+    order = np.random.RandomState(seed).permutation(len(ratings))
+    return ratings.iloc[order[n_valid:]].copy(), ratings.iloc[order[:n_valid]].copy()
+
+
+@dataclass(frozen=True)
+class RatingTensors:
+    """Encoded (user_idx, item_idx, rating) triples as tensors on one device."""
+
+    user_idx: torch.Tensor  # (N,) int64
+    item_idx: torch.Tensor  # (N,) int64
+    ratings: torch.Tensor  # (N,) float32
+
+    def __len__(self) -> int:
+        return len(self.ratings)
+
+    def to(self, device: torch.device | str) -> RatingTensors:
+        """The same triples on another device."""
+        return RatingTensors(*(t.to(device) for t in (self.user_idx, self.item_idx, self.ratings)))
+
+    def subset(self, rows: torch.Tensor) -> RatingTensors:
+        """The triples at the given row indices (a minibatch or a slice)."""
+        return RatingTensors(self.user_idx[rows], self.item_idx[rows], self.ratings[rows])
+
+
+def to_tensors(frame: pd.DataFrame, device: torch.device | str = "cpu") -> RatingTensors:
+    """Tensors from a frame with user_idx, item_idx and rating columns."""
+    return RatingTensors(
+        torch.as_tensor(frame["user_idx"].to_numpy(), dtype=torch.int64),
+        torch.as_tensor(frame["item_idx"].to_numpy(), dtype=torch.int64),
+        torch.as_tensor(frame["rating"].to_numpy(), dtype=torch.float32),
+    ).to(device)

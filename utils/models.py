@@ -1,0 +1,77 @@
+"""Matrix-factorization models shared by the notebooks (each class names the one that teaches it).
+
+Every model has `forward(user_idx, item_idx) -> predictions`, which is all `utils.train.fit`
+asks of a model.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+INITS = ("uniform", "normal")
+
+
+def init_embedding(embedding: nn.Embedding, init: str) -> None:
+    """uniform(0, 0.05) as in seeds 000/004, or PyTorch's default N(0, 1) ("normal")."""
+    if init == "uniform":
+        nn.init.uniform_(embedding.weight, 0.0, 0.05)
+    elif init == "normal":
+        nn.init.normal_(embedding.weight, 0.0, 1.0)
+    else:
+        raise ValueError(f"init must be one of {INITS}, not {init!r}")
+
+
+class DotProductMF(nn.Module):
+    """Plain MF: the prediction is the dot product of a user and an item vector (notebook 03)."""
+
+    def __init__(self, n_users: int, n_items: int, n_factors: int = 100, init: str = "uniform"):
+        super().__init__()
+        self.user_emb = nn.Embedding(n_users, n_factors)
+        self.item_emb = nn.Embedding(n_items, n_factors)
+        init_embedding(self.user_emb, init)
+        init_embedding(self.item_emb, init)
+
+    def forward(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
+        user_vecs = self.user_emb(user_idx)  # (B, K)
+        item_vecs = self.item_emb(item_idx)  # (B, K)
+        return (user_vecs * item_vecs).sum(dim=1)  # (B,)
+
+
+class BiasedMF(DotProductMF):
+    """MF with user and item biases, a global offset and an optional sigmoid range.
+
+    Taught in notebook 04 (biases, offset) and notebook 07 (every switch: init, biases,
+    sigmoid range). `global_mean` is the fixed offset (the training mean); `y_range=(low, high)`
+    squashes the output with low + (high - low) * sigmoid(x).
+    """
+
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        n_factors: int = 100,
+        *,
+        init: str = "uniform",
+        biases: bool = True,
+        global_mean: float = 0.0,
+        y_range: tuple[float, float] | None = None,
+    ):
+        super().__init__(n_users, n_items, n_factors, init)
+        self.biases = biases
+        self.y_range = y_range
+        self.register_buffer("global_mean", torch.tensor(float(global_mean)))
+        if biases:
+            self.user_bias = nn.Embedding(n_users, 1)
+            self.item_bias = nn.Embedding(n_items, 1)
+            nn.init.zeros_(self.user_bias.weight)
+            nn.init.zeros_(self.item_bias.weight)
+
+    def forward(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
+        scores = super().forward(user_idx, item_idx) + self.global_mean  # (B,)
+        if self.biases:
+            scores = scores + self.user_bias(user_idx).squeeze(1) + self.item_bias(item_idx).squeeze(1)
+        if self.y_range is not None:
+            low, high = self.y_range
+            scores = low + (high - low) * torch.sigmoid(scores)
+        return scores

@@ -1,0 +1,161 @@
+"""The training loop every model notebook uses (written out step by step in notebook 03).
+
+Batches are drawn by index from tensors that already sit on the device: one `randperm` per
+epoch, then slices of it. There is no per-sample Dataset/DataLoader in the hot path.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from utils.encode import RatingTensors
+from utils.metrics import mae, mse
+from utils.progress import progress_bar
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+OPTIMIZERS = ("adam", "adamw", "sgd")
+
+
+def make_optimizer(
+    model: nn.Module, name: str, lr: float, wd: float, momentum: float = 0.9
+) -> torch.optim.Optimizer:
+    """Adam (L2 added to the gradient), AdamW (decoupled decay) or SGD with momentum."""
+    if name == "adam":
+        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=wd)
+    if name == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
+    if name == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=lr, weight_decay=wd, momentum=momentum)
+    raise ValueError(f"optimizer must be one of {OPTIMIZERS}, not {name!r}")
+
+
+@torch.inference_mode()
+def predict(
+    model: nn.Module, user_idx: torch.Tensor, item_idx: torch.Tensor, batch_size: int = 1 << 18
+) -> torch.Tensor:
+    """Model predictions in eval mode, in chunks; the model's training mode is restored."""
+    was_training = model.training
+    model.eval()
+    try:
+        chunks = [
+            model(user_idx[start : start + batch_size], item_idx[start : start + batch_size])
+            for start in range(0, len(user_idx), batch_size)
+        ]
+    finally:
+        model.train(was_training)
+    return torch.cat(chunks) if chunks else torch.empty(0, device=user_idx.device)
+
+
+def evaluate(model: nn.Module, data: RatingTensors) -> dict[str, float]:
+    """MSE, RMSE and MAE of the model on encoded rating triples."""
+    predictions = predict(model, data.user_idx, data.item_idx)
+    error = mse(predictions, data.ratings)
+    return {"mse": error, "rmse": math.sqrt(error), "mae": mae(predictions, data.ratings)}
+
+
+def fit(
+    model: nn.Module,
+    train: RatingTensors,
+    valid: RatingTensors | None = None,
+    *,
+    n_epochs: int,
+    lr: float,
+    wd: float = 0.0,
+    optimizer: str = "adam",
+    momentum: float = 0.9,
+    batch_size: int | None = None,
+    loss_fn: LossFn = F.mse_loss,
+    lr_steps: dict[int, float] | None = None,
+    patience: int | None = None,
+    also_evaluate: dict[str, RatingTensors] | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Train `model(user_idx, item_idx)` and return one row of history per epoch.
+
+    batch_size=None trains full batch (one step per epoch). lr_steps maps an epoch number to the
+    learning rate used from that epoch on. If the model has a `regularization(user_idx, item_idx)`
+    method, its value is added to each step's loss (notebook 05's gravity term uses this) and
+    its epoch mean is reported as `train_penalty`; `train_loss` is the data loss alone, averaged
+    over the epoch's batches while the weights move.
+    With `patience`, training stops once `valid` MSE has not improved for that many epochs and
+    the best weights are restored. `also_evaluate` adds columns such as `test_rmse` to the
+    history, for curves only: nothing is chosen on them.
+    """
+    if len(train) == 0:
+        raise ValueError("the training set is empty")
+    if patience is not None and valid is None:
+        raise ValueError("early stopping (patience) needs a validation set to watch")
+    opt = make_optimizer(model, optimizer, lr, wd, momentum)
+    generator = torch.Generator().manual_seed(seed)
+    batch_size = batch_size or len(train)
+    regularization = getattr(model, "regularization", None)
+    history: list[dict[str, float]] = []
+    best_mse, best_state, stale_epochs = math.inf, None, 0
+
+    bar = progress_bar(total=n_epochs, desc="epochs", unit="epoch")
+    for epoch in range(1, n_epochs + 1):
+        if lr_steps and epoch in lr_steps:
+            for group in opt.param_groups:
+                group["lr"] = lr_steps[epoch]
+        started = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(train), generator=generator).to(train.ratings.device)
+        # Sums stay on the device so that a GPU is not synchronised once per batch.
+        loss_sum = torch.zeros((), device=train.ratings.device)
+        penalty_sum = torch.zeros((), device=train.ratings.device)
+        for start in range(0, len(train), batch_size):
+            batch = train.subset(order[start : start + batch_size])
+            loss = loss_fn(model(batch.user_idx, batch.item_idx), batch.ratings)
+            penalty = (
+                regularization(batch.user_idx, batch.item_idx)
+                if regularization is not None
+                else torch.zeros((), device=loss.device)
+            )
+            opt.zero_grad(set_to_none=True)
+            (loss + penalty).backward()
+            opt.step()
+            loss_sum += loss.detach() * len(batch)
+            penalty_sum += penalty.detach() * len(batch)
+        train_loss = float(loss_sum) / len(train)
+        train_penalty = float(penalty_sum) / len(train)
+        if not math.isfinite(train_loss + train_penalty):
+            bar.close()
+            raise FloatingPointError(
+                f"The training loss became {train_loss + train_penalty} in epoch {epoch} (lr="
+                f"{opt.param_groups[0]['lr']:g}). The steps are too large: try a smaller "
+                f"learning rate, e.g. lr={opt.param_groups[0]['lr'] / 10:g}."
+            )
+        row = {"epoch": epoch, "lr": opt.param_groups[0]["lr"], "train_loss": train_loss}
+        if regularization is not None:
+            row["train_penalty"] = train_penalty
+        if valid is not None:
+            scores = evaluate(model, valid)
+            row.update(valid_mse=scores["mse"], valid_rmse=scores["rmse"])
+        for name, data in (also_evaluate or {}).items():
+            scores = evaluate(model, data)
+            row.update({f"{name}_mse": scores["mse"], f"{name}_rmse": scores["rmse"]})
+        row["seconds"] = time.perf_counter() - started
+        history.append(row)
+        bar.update()
+        bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k.endswith("rmse")})
+
+        if patience is not None:
+            if row["valid_mse"] < best_mse:
+                best_mse, stale_epochs = row["valid_mse"], 0
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                stale_epochs += 1
+                if stale_epochs >= patience:
+                    break
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return pd.DataFrame(history).set_index("epoch")
