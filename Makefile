@@ -19,7 +19,7 @@ lab: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env \
-		--nbval-cell-timeout=600 --sanitize-with tests/nbval_sanitize.cfg
+		--nbval-cell-timeout=600 --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 lint: $(STAMP)
 	$(BIN)/ruff check utils tests bench notebooks

@@ -114,8 +114,9 @@ class RatingTensors:
 
 def to_tensors(frame: pd.DataFrame, device: torch.device | str = "cpu") -> RatingTensors:
     """Tensors from a frame with user_idx, item_idx and rating columns."""
+    # torch.tensor copies: pandas hands out read-only arrays under copy-on-write.
     return RatingTensors(
-        torch.as_tensor(frame["user_idx"].to_numpy(), dtype=torch.int64),
-        torch.as_tensor(frame["item_idx"].to_numpy(), dtype=torch.int64),
-        torch.as_tensor(frame["rating"].to_numpy(), dtype=torch.float32),
+        torch.tensor(frame["user_idx"].to_numpy(), dtype=torch.int64),
+        torch.tensor(frame["item_idx"].to_numpy(), dtype=torch.int64),
+        torch.tensor(frame["rating"].to_numpy(), dtype=torch.float32),
     ).to(device)

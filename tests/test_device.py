@@ -1,0 +1,59 @@
+"""utils.device and utils.progress: device choice, seeding, the version report, progress bars."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from utils.device import environment_report, pick_device, seed_everything
+from utils.progress import progress_bar, progress_enabled
+
+
+def test_pick_device_prefers_an_accelerator() -> None:
+    expected = "cuda" if torch.cuda.is_available() else (
+        "mps" if torch.backends.mps.is_available() else "cpu")
+    assert pick_device().type == expected
+
+
+def test_pick_device_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert pick_device("cpu") == torch.device("cpu")
+    monkeypatch.setenv("MF_COURSE_DEVICE", "cpu")
+    assert pick_device() == torch.device("cpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised without CUDA")
+def test_asking_for_missing_cuda_is_an_error() -> None:
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        pick_device("cuda")
+
+
+def test_seed_everything_repeats_every_generator() -> None:
+    def draw(seed: int) -> tuple:
+        generator = seed_everything(seed)
+        return (random.random(), np.random.rand(), torch.rand(1).item(),
+                torch.rand(1, generator=generator).item())
+
+    assert draw(7) == draw(7)
+    assert draw(7) != draw(8)
+    assert torch.are_deterministic_algorithms_enabled()
+
+
+def test_environment_report_names_versions_and_device() -> None:
+    report = environment_report(torch.device("cpu"))
+    assert f"torch {torch.__version__}" in report
+    assert "device: cpu (" in report
+
+
+def test_progress_is_off_in_ci_and_on_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("MF_COURSE_PROGRESS", "1")
+    assert progress_enabled()
+    monkeypatch.setenv("MF_COURSE_PROGRESS", "0")
+    assert not progress_enabled()
+    assert progress_bar(total=3).disable
+    monkeypatch.setenv("MF_COURSE_PROGRESS", "1")
+    monkeypatch.setenv("CI", "true")
+    assert not progress_enabled()

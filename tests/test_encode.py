@@ -1,0 +1,92 @@
+"""utils.encode: the encoder, both splits (seed 000's exact numbers) and tensors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.model_selection import train_test_split
+
+from utils.data import load_ratings
+from utils.encode import (
+    UNSEEN,
+    IdEncoder,
+    encode_split,
+    random_split,
+    time_split,
+    to_tensors,
+)
+
+
+@pytest.fixture
+def ml_latest_small(mirror, monkeypatch) -> pd.DataFrame:
+    monkeypatch.setenv("MOVIELENS_MIRROR", str(mirror))
+    return load_ratings("ml-latest-small")
+
+
+def test_seed_000_time_split_is_exact(ml_latest_small: pd.DataFrame) -> None:
+    split = encode_split(*time_split(ml_latest_small, 0.8))
+    assert (split.n_users, split.n_items) == (522, 7_867)
+    assert (len(split.train), len(split.valid)) == (80_668, 1_311)
+    assert split.n_valid_dropped == 100_836 - 80_668 - 1_311
+
+
+def test_time_split_puts_the_future_in_validation(ml_latest_small: pd.DataFrame) -> None:
+    train, valid = time_split(ml_latest_small, 0.8)
+    assert train["timestamp"].max() < valid["timestamp"].min()
+    assert len(train) + len(valid) == len(ml_latest_small)
+
+
+def test_random_split_matches_scikit_learn(ml_latest_small: pd.DataFrame) -> None:
+    train, valid = random_split(ml_latest_small, valid_frac=0.2, seed=42)
+    sk_train, sk_valid = train_test_split(ml_latest_small, test_size=0.2, random_state=42)
+    pd.testing.assert_frame_equal(train, sk_train)
+    pd.testing.assert_frame_equal(valid, sk_valid)
+
+
+def test_random_split_depends_on_the_seed(ml_latest_small: pd.DataFrame) -> None:
+    first, _ = random_split(ml_latest_small, seed=1)
+    second, _ = random_split(ml_latest_small, seed=2)
+    assert not first.index.equals(second.index)
+
+
+def test_encoder_round_trip_and_unseen_ids() -> None:
+    encoder = IdEncoder.fit(np.array([30, 10, 20, 10]))
+    assert len(encoder) == 3
+    assert encoder.encode(np.array([10, 20, 30, 99])).tolist() == [0, 1, 2, UNSEEN]
+    assert encoder.decode(np.array([2, 0])).tolist() == [30, 10]
+    assert encoder.decode(torch.tensor([1])).tolist() == [20]
+    with pytest.raises(IndexError, match="0..2"):
+        encoder.decode(np.array([UNSEEN]))
+
+
+def test_encode_split_drops_rows_with_unseen_ids() -> None:
+    train = pd.DataFrame({"user_id": [5, 5, 7], "item_id": [100, 200, 100], "rating": [1., 2, 3]})
+    valid = pd.DataFrame({"user_id": [5, 8, 7], "item_id": [200, 100, 300], "rating": [4., 5, 1]})
+    split = encode_split(train, valid)
+    assert split.train[["user_idx", "item_idx"]].to_numpy().tolist() == [[0, 0], [0, 1], [1, 0]]
+    assert split.valid[["user_id", "item_id"]].to_numpy().tolist() == [[5, 200]]
+    assert split.n_valid_dropped == 2
+
+
+def test_encoded_triples_map_back_to_the_original_ratings(ml_latest_small) -> None:
+    split = encode_split(*random_split(ml_latest_small, seed=42))
+    decoded = pd.DataFrame({
+        "user_id": split.users.decode(split.train["user_idx"].to_numpy()),
+        "item_id": split.items.decode(split.train["item_idx"].to_numpy()),
+        "rating": split.train["rating"].to_numpy(),
+    })
+    merged = decoded.merge(ml_latest_small, on=["user_id", "item_id"], suffixes=("", "_orig"))
+    assert len(merged) == len(decoded)
+    assert (merged["rating"] == merged["rating_orig"]).all()
+    assert split.train["user_idx"].max() == split.n_users - 1
+
+
+def test_to_tensors_dtypes_and_subset() -> None:
+    frame = pd.DataFrame({"user_idx": [0, 1, 2], "item_idx": [2, 1, 0], "rating": [1.0, 2, 3]})
+    tensors = to_tensors(frame)
+    assert tensors.user_idx.dtype == torch.int64 and tensors.ratings.dtype == torch.float32
+    assert len(tensors) == 3
+    batch = tensors.subset(torch.tensor([2, 0]))
+    assert batch.item_idx.tolist() == [0, 2] and batch.ratings.tolist() == [3.0, 1.0]

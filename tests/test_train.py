@@ -1,0 +1,130 @@
+"""utils.train: the loop learns, is reproducible, steps the learning rate, stops early with the
+best weights, adds a model's regularization and fails clearly on a diverging loss."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from utils.encode import RatingTensors
+from utils.models import BiasedMF, DotProductMF
+from utils.train import evaluate, fit, make_optimizer, predict
+
+N_USERS, N_ITEMS = 60, 40
+
+
+def _low_rank_ratings(n: int, seed: int) -> RatingTensors:
+    """Ratings drawn from a rank-2 model, so a small MF can fit them well."""
+    generator = torch.Generator().manual_seed(0)
+    users = torch.rand(N_USERS, 2, generator=generator)
+    items = torch.rand(N_ITEMS, 2, generator=generator)
+    draw = torch.Generator().manual_seed(seed)
+    user_idx = torch.randint(N_USERS, (n,), generator=draw)
+    item_idx = torch.randint(N_ITEMS, (n,), generator=draw)
+    ratings = 1 + 4 * (users[user_idx] * items[item_idx]).sum(1) / 2
+    return RatingTensors(user_idx, item_idx, ratings)
+
+
+@pytest.fixture
+def train() -> RatingTensors:
+    return _low_rank_ratings(2_000, seed=1)
+
+
+@pytest.fixture
+def valid() -> RatingTensors:
+    return _low_rank_ratings(300, seed=2)
+
+
+def _model(seed: int = 0) -> BiasedMF:
+    torch.manual_seed(seed)
+    return BiasedMF(N_USERS, N_ITEMS, 4, global_mean=3.0)
+
+
+def test_full_batch_and_minibatch_both_learn(train, valid) -> None:
+    start = evaluate(_model(), valid)["rmse"]
+    for batch_size in (None, 256):
+        model = _model()
+        history = fit(model, train, valid, n_epochs=60, lr=0.05, batch_size=batch_size)
+        assert list(history.columns) == ["lr", "train_loss", "valid_mse", "valid_rmse", "seconds"]
+        assert history.index.tolist() == list(range(1, 61))
+        assert history["valid_rmse"].iloc[-1] < 0.5 * start
+        assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
+
+
+def test_same_seed_same_history(train, valid) -> None:
+    runs = [fit(_model(), train, valid, n_epochs=5, lr=0.05, batch_size=128, seed=3)
+            for _ in range(2)]
+    assert runs[0].drop(columns="seconds").equals(runs[1].drop(columns="seconds"))
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
+def test_every_optimizer_runs(train, valid, optimizer) -> None:
+    history = fit(_model(), train, valid, n_epochs=3, lr=0.01, optimizer=optimizer, batch_size=64)
+    assert history["valid_rmse"].notna().all()
+
+
+def test_unknown_optimizer() -> None:
+    with pytest.raises(ValueError, match="one of"):
+        make_optimizer(_model(), "lbfgs", 0.1, 0.0)
+
+
+def test_learning_rate_steps(train) -> None:
+    history = fit(_model(), train, n_epochs=6, lr=0.1, lr_steps={3: 0.01, 5: 0.001})
+    assert history["lr"].tolist() == [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
+
+
+def test_early_stopping_restores_the_best_weights(train, valid) -> None:
+    model = _model()
+    # A large learning rate makes validation error bounce, so the last epoch is not the best.
+    history = fit(model, train, valid, n_epochs=40, lr=0.5, batch_size=64, patience=3)
+    assert len(history) < 40
+    best = history["valid_mse"].min()
+    assert history["valid_mse"].iloc[-1] > best
+    assert evaluate(model, valid)["mse"] == pytest.approx(best, rel=1e-6)
+
+
+def test_patience_needs_a_validation_set(train) -> None:
+    with pytest.raises(ValueError, match="needs a validation set"):
+        fit(_model(), train, n_epochs=2, lr=0.1, patience=1)
+
+
+def test_model_regularization_is_added_and_reported(train) -> None:
+    class Penalised(DotProductMF):
+        def regularization(self, user_idx, item_idx):
+            return 10.0 * (self.user_emb.weight ** 2).mean()
+
+    torch.manual_seed(0)
+    model = Penalised(N_USERS, N_ITEMS, 4)
+    history = fit(model, train, n_epochs=3, lr=0.05)
+    assert "train_penalty" in history.columns
+    assert (history["train_penalty"] > 0).all()
+
+
+def test_diverging_loss_suggests_a_smaller_learning_rate(train) -> None:
+    torch.manual_seed(0)
+    model = DotProductMF(N_USERS, N_ITEMS, 4, init="normal")
+    with pytest.raises(FloatingPointError, match="try a smaller learning rate, e.g. lr=1e\\+29"):
+        fit(model, train, n_epochs=5, lr=1e30, optimizer="sgd")
+
+
+def test_extra_evaluation_sets_become_columns(train, valid) -> None:
+    history = fit(_model(), train, valid, n_epochs=2, lr=0.05, also_evaluate={"test": valid})
+    assert history["test_mse"].equals(history["valid_mse"])
+
+
+def test_predict_restores_training_mode_and_keeps_no_graph(valid) -> None:
+    model = _model()
+    model.train()
+    predictions = predict(model, valid.user_idx, valid.item_idx, batch_size=7)
+    assert model.training
+    assert predictions.shape == (len(valid),) and not predictions.requires_grad
+    model.eval()
+    predict(model, valid.user_idx, valid.item_idx)
+    assert not model.training
+
+
+def test_empty_training_set() -> None:
+    empty = RatingTensors(torch.empty(0, dtype=torch.int64), torch.empty(0, dtype=torch.int64),
+                          torch.empty(0))
+    with pytest.raises(ValueError, match="empty"):
+        fit(_model(), empty, n_epochs=1, lr=0.1)
