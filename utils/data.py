@@ -370,7 +370,7 @@ def parse_100k_movies(item_path: Path, genre_path: Path) -> pd.DataFrame:
     )
     genre_array = flags.to_numpy(dtype=bool)
     genres = [
-        [genre for genre, flag in zip(genre_names, row) if flag and genre != "unknown"]
+        [genre for genre, flag in zip(genre_names, row, strict=True) if flag and genre != "unknown"]
         for row in genre_array
     ]
     return pd.DataFrame(

@@ -70,7 +70,9 @@ class BiasedMF(DotProductMF):
     def forward(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
         scores = super().forward(user_idx, item_idx) + self.global_mean  # (B,)
         if self.biases:
-            scores = scores + self.user_bias(user_idx).squeeze(1) + self.item_bias(item_idx).squeeze(1)
+            user_bias = self.user_bias(user_idx).squeeze(1)  # (B,)
+            item_bias = self.item_bias(item_idx).squeeze(1)  # (B,)
+            scores = scores + user_bias + item_bias
         if self.y_range is not None:
             low, high = self.y_range
             scores = low + (high - low) * torch.sigmoid(scores)
