@@ -15,6 +15,7 @@ from utils.metrics import (
     confusion_matrix,
     item_popularity,
     mae,
+    mf_scorer,
     model_scorer,
     mse,
     per_label_scores,
@@ -23,7 +24,7 @@ from utils.metrics import (
     rmse,
     round_to_half,
 )
-from utils.models import BiasedMF
+from utils.models import BiasedMF, DotProductMF
 
 # ----------------------------------------------------------------------------- error metrics
 
@@ -250,3 +251,26 @@ def test_model_scorer_matches_the_forward_pass_and_keeps_training_mode() -> None
         expected = model(torch.tensor([3] * 6 + [1] * 6), torch.arange(6).repeat(2))
     assert torch.allclose(scores.flatten(), expected)
     assert model.training
+
+
+@pytest.mark.parametrize("biases", [False, True])
+@pytest.mark.parametrize("y_range", [None, (0.0, 5.5)])
+@pytest.mark.parametrize("init", ["uniform", "normal"])
+def test_mf_scorer_equals_the_forward_pass(biases: bool, y_range: tuple | None, init: str) -> None:
+    torch.manual_seed(1)
+    model = BiasedMF(5, 7, 4, init=init, biases=biases, global_mean=0.3, y_range=y_range)
+    if biases:  # non-zero biases, so that a mix-up of users and items would show
+        torch.nn.init.normal_(model.user_bias.weight)
+        torch.nn.init.normal_(model.item_bias.weight)
+    users = torch.tensor([4, 0, 2])
+    fast = mf_scorer(model)(users)
+    slow = model_scorer(model, 7)(users)
+    assert fast.shape == (3, 7)
+    assert torch.allclose(fast, slow, atol=1e-5)
+
+
+def test_mf_scorer_handles_the_plain_dot_product_model() -> None:
+    torch.manual_seed(2)
+    model = DotProductMF(3, 4, 2, init="normal")
+    assert torch.allclose(mf_scorer(model)(torch.arange(3)),
+                          model_scorer(model, 4)(torch.arange(3)), atol=1e-6)

@@ -19,7 +19,6 @@ import torch
 from utils.models import BiasedMF
 
 GRAVITY_TARGETS = ("prediction", "interaction")
-L2_MODES = ("rows", "ratings")
 
 
 def gravity_direct(user_vecs: torch.Tensor, item_vecs: torch.Tensor) -> torch.Tensor:
@@ -41,7 +40,7 @@ def augment_with_biases(
     user_bias: torch.Tensor,
     item_bias: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Vectors whose dot product is the biased score: [u, b_u, 1] . [v, 1, b_i] = u.v + b_u + b_i."""
+    """Vectors whose dot product is the biased score: [u, b_u, 1] . [v, 1, b_i]."""
     user_ones = torch.ones_like(user_bias)
     item_ones = torch.ones_like(item_bias)
     users = torch.cat([user_vecs, user_bias.reshape(-1, 1), user_ones.reshape(-1, 1)], dim=1)
@@ -61,7 +60,9 @@ class GravityMF(BiasedMF):
     ratings were centred beforehand). `gravity_on="prediction"` penalises the mean square of the
     whole score minus `global_mean` over all pairs (exact, via the augmented Gram matrices);
     `"interaction"` penalises only the u.v part, as in the course without biases.
-    `l2` multiplies sum(U^2)/n_users + sum(V^2)/n_items; `bias_l2` does the same for the biases.
+    `l2` multiplies sum(U^2)/n_users + sum(V^2)/n_items, the seed's form, which pulls every row
+    equally; `l2_per_rating` multiplies the batch mean of |u|^2 + |v|^2, the classic SGD form,
+    which pulls a row once per rating it has; `bias_l2` is the seed's form for the biases.
     The penalties use the whole tables, so they suit full-batch training (one step per epoch).
     """
 
@@ -76,22 +77,20 @@ class GravityMF(BiasedMF):
         bias_l2: float = 0.0,
         biases: bool = True,
         gravity_on: str = "prediction",
-        l2_on: str = "rows",
+        l2_per_rating: float = 0.0,
         init: str = "normal",
         init_std: float = 0.1,
         global_mean: float = 0.0,
     ):
         if gravity_on not in GRAVITY_TARGETS:
             raise ValueError(f"gravity_on must be one of {GRAVITY_TARGETS}, not {gravity_on!r}")
-        if l2_on not in L2_MODES:
-            raise ValueError(f"l2_on must be one of {L2_MODES}, not {l2_on!r}")
         super().__init__(n_users, n_items, n_factors, init=init, biases=biases,
                          global_mean=global_mean)
         if init == "normal":  # N(0, init_std^2) rather than N(0, 1): the course's small init
             torch.nn.init.normal_(self.user_emb.weight, 0.0, init_std)
             torch.nn.init.normal_(self.item_emb.weight, 0.0, init_std)
         self.l2, self.gravity, self.bias_l2 = l2, gravity, bias_l2
-        self.gravity_on, self.l2_on = gravity_on, l2_on
+        self.gravity_on, self.l2_per_rating = gravity_on, l2_per_rating
 
     def forward(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
         """The BiasedMF score, gathered with index_select (its backward is faster on CPU)."""
@@ -114,22 +113,16 @@ class GravityMF(BiasedMF):
 
     def regularization(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
         """L2 on the embedding tables (and biases) plus gravity; `fit` adds it to the loss."""
-        if self.l2_on == "rows":
-            penalty = self.l2 * l2_per_row(self.user_emb.weight, self.item_emb.weight)
-            if self.biases and self.bias_l2:
-                penalty = penalty + self.bias_l2 * l2_per_row(
-                    self.user_bias.weight, self.item_bias.weight
-                )
-        else:
-            penalty = self.l2 * (
-                l2_per_row(self.user_emb.weight.index_select(0, user_idx))
-                + l2_per_row(self.item_emb.weight.index_select(0, item_idx))
+        penalty = self.l2 * l2_per_row(self.user_emb.weight, self.item_emb.weight)
+        if self.l2_per_rating:  # the batch's rows, so a row counts once per rating it has
+            penalty = penalty + self.l2_per_rating * l2_per_row(
+                self.user_emb.weight.index_select(0, user_idx),  # (B, K)
+                self.item_emb.weight.index_select(0, item_idx),  # (B, K)
             )
-            if self.biases and self.bias_l2:
-                penalty = penalty + self.bias_l2 * (
-                    l2_per_row(self.user_bias.weight.index_select(0, user_idx))
-                    + l2_per_row(self.item_bias.weight.index_select(0, item_idx))
-                )
+        if self.biases and self.bias_l2:
+            penalty = penalty + self.bias_l2 * l2_per_row(
+                self.user_bias.weight, self.item_bias.weight
+            )
         if self.gravity:
             penalty = penalty + self.gravity * self.gravity_term()
         return penalty

@@ -6,6 +6,8 @@ asks of a model.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -77,3 +79,54 @@ class BiasedMF(DotProductMF):
             low, high = self.y_range
             scores = low + (high - low) * torch.sigmoid(scores)
         return scores
+
+
+def sigmoid_offset(mean: float, y_range: tuple[float, float] | None) -> float:
+    """The global offset that makes a fresh model predict `mean`, with or without a y_range.
+
+    Without a range the offset is the mean itself; with one it is the logit of where the mean
+    sits in the range, so that low + (high - low) * sigmoid(offset) == mean (notebook 04).
+    """
+    if y_range is None:
+        return float(mean)
+    low, high = y_range
+    if not low < mean < high:
+        raise ValueError(f"the mean {mean} must lie strictly inside y_range {y_range}")
+    fraction = (mean - low) / (high - low)
+    return math.log(fraction / (1.0 - fraction))
+
+
+class RegularizedMF(BiasedMF):
+    """BiasedMF with an L2 penalty on the factors and biases used by each batch (notebook 04).
+
+    `regularization` (added to the loss by `utils.train.fit`) is
+    l2 * mean(|p_u|^2 + |q_i|^2) + l2_bias * mean(b_u^2 + b_i^2) over the batch's ratings, the
+    classic per-rating penalty of SGD matrix factorization: a user or item is shrunk in
+    proportion to how often it appears. Unlike optimizer weight decay, rows that a batch does
+    not touch are left alone, and the factors and biases get separate strengths.
+    """
+
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        n_factors: int = 100,
+        *,
+        l2: float = 0.0,
+        l2_bias: float = 0.0,
+        **kwargs,
+    ):
+        super().__init__(n_users, n_items, n_factors, **kwargs)
+        self.l2 = l2
+        self.l2_bias = l2_bias
+
+    def regularization(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
+        """The batch's L2 penalty (a scalar tensor)."""
+        user_vecs = self.user_emb(user_idx)  # (B, K)
+        item_vecs = self.item_emb(item_idx)  # (B, K)
+        penalty = self.l2 * (user_vecs.pow(2).sum(1) + item_vecs.pow(2).sum(1)).mean()
+        if self.biases and self.l2_bias:
+            user_bias = self.user_bias(user_idx).squeeze(1)  # (B,)
+            item_bias = self.item_bias(item_idx).squeeze(1)  # (B,)
+            penalty = penalty + self.l2_bias * (user_bias.pow(2) + item_bias.pow(2)).mean()
+        return penalty

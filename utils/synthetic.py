@@ -60,7 +60,8 @@ def synthetic_ratings(
     keys = _unique_in_order(keys)
     while len(keys) < n_ratings:
         n_draw = int(1.3 * (n_ratings - len(keys))) + 1000
-        draws = rng.choice(n_users, n_draw, p=user_p) * n_items + rng.choice(n_items, n_draw, p=item_p)
+        draws = rng.choice(n_users, n_draw, p=user_p) * n_items
+        draws += rng.choice(n_items, n_draw, p=item_p)
         keys = _unique_in_order(np.concatenate([keys, draws]))
     keys = rng.permutation(keys[:n_ratings])
     user_rank, item_rank = keys // n_items, keys % n_items

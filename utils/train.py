@@ -25,15 +25,31 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 
 
 def make_optimizer(
-    model: nn.Module, name: str, lr: float, wd: float, momentum: float = 0.9
+    model: nn.Module,
+    name: str,
+    lr: float,
+    wd: float,
+    momentum: float = 0.9,
+    bias_wd: float | None = None,
 ) -> torch.optim.Optimizer:
-    """Adam (L2 added to the gradient), AdamW (decoupled decay) or SGD with momentum."""
+    """Adam (L2 added to the gradient), AdamW (decoupled decay) or SGD with momentum.
+
+    bias_wd, if given, is the weight decay of every parameter whose name contains "bias"
+    (notebook 07 leaves the user and item biases undecayed); the others keep `wd`.
+    """
+    params: list = list(model.parameters())
+    if bias_wd is not None:
+        named = list(model.named_parameters())
+        params = [
+            {"params": [p for n, p in named if "bias" not in n], "weight_decay": wd},
+            {"params": [p for n, p in named if "bias" in n], "weight_decay": bias_wd},
+        ]
     if name == "adam":
-        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=wd)
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
     if name == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
     if name == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=lr, weight_decay=wd, momentum=momentum)
+        return torch.optim.SGD(params, lr=lr, weight_decay=wd, momentum=momentum)
     raise ValueError(f"optimizer must be one of {OPTIMIZERS}, not {name!r}")
 
 
@@ -69,6 +85,7 @@ def fit(
     n_epochs: int,
     lr: float,
     wd: float = 0.0,
+    bias_wd: float | None = None,
     optimizer: str = "adam",
     momentum: float = 0.9,
     batch_size: int | None = None,
@@ -87,16 +104,18 @@ def fit(
     over the epoch's batches while the weights move.
     With `patience`, training stops once `valid` MSE has not improved for that many epochs and
     the best weights are restored. `also_evaluate` adds columns such as `test_rmse` to the
-    history, for curves only: nothing is chosen on them.
+    history, for curves only: nothing is chosen on them. bias_wd (default: wd) is the weight
+    decay of the parameters named "*bias*" (see `make_optimizer`).
     """
     if len(train) == 0:
         raise ValueError("the training set is empty")
     if patience is not None and valid is None:
         raise ValueError("early stopping (patience) needs a validation set to watch")
-    opt = make_optimizer(model, optimizer, lr, wd, momentum)
+    opt = make_optimizer(model, optimizer, lr, wd, momentum, bias_wd)
     generator = torch.Generator().manual_seed(seed)
     batch_size = batch_size or len(train)
     regularization = getattr(model, "regularization", None)
+    train_columns = (train.user_idx, train.item_idx, train.ratings)
     history: list[dict[str, float]] = []
     best_mse, best_state, stale_epochs = math.inf, None, 0
 
@@ -112,7 +131,9 @@ def fit(
         loss_sum = torch.zeros((), device=train.ratings.device)
         penalty_sum = torch.zeros((), device=train.ratings.device)
         for start in range(0, len(train), batch_size):
-            batch = train.subset(order[start : start + batch_size])
+            rows = order[start : start + batch_size]
+            # index_select: the same gather as train.subset(rows), several times faster on CPU.
+            batch = RatingTensors(*(t.index_select(0, rows) for t in train_columns))
             loss = loss_fn(model(batch.user_idx, batch.item_idx), batch.ratings)
             penalty = (
                 regularization(batch.user_idx, batch.item_idx)

@@ -1,0 +1,113 @@
+"""The benchmark harness: its smoke mode end to end, the peer adapters, the README rewrite."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+RUN = REPO / "bench" / "run.py"
+
+
+def _bench_module():
+    spec = importlib.util.spec_from_file_location("bench_run", RUN)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_run"] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def test_smoke_run_writes_all_results(mirror: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "MOVIELENS_MIRROR": str(mirror), "MF_COURSE_PROGRESS": "0",
+           "MF_COURSE_DATA": str(tmp_path / "data")}
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, str(RUN), "--smoke", "--out", str(out)],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert (out / "results.md").read_text().startswith("# Benchmark results")
+    assert (out / "scaling.png").stat().st_size > 1000
+
+    rows = results["accuracy"]["rows"]
+    models = {row["model"] for row in rows}
+    assert "MF+bias" in models
+    for row in rows:
+        assert 0.5 < row["rmse"] < 3.0 and row["mae"] <= row["rmse"] and row["fit_seconds"] > 0
+    # Peers appear exactly when installed; otherwise the results say why they are missing.
+    has_surprise = _installed("surprise")
+    assert ("scikit-surprise SVD" in models) == has_surprise
+    if not has_surprise:
+        assert any("scikit-surprise" in line for line in results["skipped"])
+
+    loops = {row["loop"] for row in results["speed"]["rows"]}
+    assert any(loop.startswith("utils.train.fit") for loop in loops)
+    assert any(loop.startswith("seed-002") for loop in loops)
+    ratio = results["speed"]["ratios"][0]
+    assert ratio["vs_seed002_loop"] > 1  # the vectorised loop beats the per-sample DataLoader
+    assert len(results["scaling"]["rows"]) >= 2 and "slope" in results["scaling"]
+    assert results["meta"]["smoke"] is True
+
+
+def test_surprise_adapter_matches_the_library(
+    mirror: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("surprise")
+    monkeypatch.setenv("MOVIELENS_MIRROR", str(mirror))
+    monkeypatch.setenv("MF_COURSE_DATA", str(tmp_path / "data"))
+    bench = _bench_module()
+    import surprise
+
+    base = bench.load_ratings("ml-100k", file_name="u1.base")
+    test = bench.load_ratings("ml-100k", file_name="u1.test")
+    keep = base.user_id <= 100
+    split = bench.Split("tiny", "ml-100k", base[keep], test[test.user_id <= 100])
+    for name, hp in (("SVD", {"n_factors": 8, "n_epochs": 3}),
+                     ("SVDpp", {"n_factors": 4, "n_epochs": 2}),
+                     ("BaselineOnly", {"method": "als"})):
+        fitted = bench._surprise(name)(split, hp, 0)
+        users, items, ratings = bench._ids(split)
+        frame = bench.pd.DataFrame({"u": users, "i": items, "r": ratings})
+        trainset = surprise.Dataset.load_from_df(
+            frame, surprise.Reader(rating_scale=split.scale)).build_full_trainset()
+        algo = (surprise.BaselineOnly(bsl_options=hp, verbose=False) if name == "BaselineOnly"
+                else getattr(surprise, name)(random_state=0, **hp))
+        algo.fit(trainset)
+        rows = split.test_t.subset(bench.torch.arange(50))
+        ours = fitted.predict(rows.user_idx, rows.item_idx).numpy()
+        pairs = zip(rows.user_idx.tolist(), rows.item_idx.tolist(), strict=True)
+        theirs = [algo.predict(u, i).est for u, i in pairs]
+        assert bench.np.allclose(ours, theirs, atol=1e-4), name
+
+
+def test_readme_section_is_rewritten_only_between_markers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bench = _bench_module()
+    readme = tmp_path / "README.md"
+    monkeypatch.setattr(bench, "README", readme)
+    results = {"accuracy": {"rows": [
+        {"split": "s", "model": "m", "rmse": 0.9, "fold_of": None},
+        {"split": "s", "model": "p", "rmse": 0.95, "fold_of": None},
+    ]}}
+    assert "does not exist" in bench.update_readme(results)
+    readme.write_text("intro\n")
+    assert "no leaderboard markers" in bench.update_readme(results)
+    assert readme.read_text() == "intro\n"
+    readme.write_text(f"intro\n{bench.MARK_START}\nSTALE TABLE\n{bench.MARK_END}\noutro\n")
+    bench.update_readme(results)
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith(f"{bench.MARK_END}\noutro\n")
+    assert "STALE TABLE" not in text and "| m | **0.9000** |" in text and "| p | 0.9500 |" in text

@@ -1,0 +1,174 @@
+"""Unit tests of utils.models: shapes, initialisation, biases, global offset and y_range."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from utils.models import BiasedMF, DotProductMF, RegularizedMF, init_embedding, sigmoid_offset
+
+
+def _indices(n_users: int = 7, n_items: int = 11, batch: int = 32) -> tuple:
+    generator = torch.Generator().manual_seed(0)
+    return (
+        torch.randint(0, n_users, (batch,), generator=generator),
+        torch.randint(0, n_items, (batch,), generator=generator),
+    )
+
+
+@pytest.mark.parametrize("model_class", [DotProductMF, BiasedMF])
+def test_shapes(model_class: type) -> None:
+    model = model_class(7, 11, 5)
+    assert model.user_emb.weight.shape == (7, 5)
+    assert model.item_emb.weight.shape == (11, 5)
+    user_idx, item_idx = _indices()
+    assert model(user_idx, item_idx).shape == (32,)
+    assert model(user_idx[:1], item_idx[:1]).shape == (1,)
+
+
+def test_dot_product_is_the_row_wise_dot() -> None:
+    torch.manual_seed(0)
+    model = DotProductMF(7, 11, 5)
+    user_idx, item_idx = _indices()
+    expected = torch.einsum(
+        "bk,bk->b", model.user_emb.weight[user_idx], model.item_emb.weight[item_idx]
+    )
+    assert torch.allclose(model(user_idx, item_idx), expected)
+
+
+def test_uniform_init_range() -> None:
+    torch.manual_seed(0)
+    model = DotProductMF(200, 300, 50)
+    for weight in (model.user_emb.weight, model.item_emb.weight):
+        assert weight.min() >= 0.0 and weight.max() <= 0.05
+        assert weight.mean().item() == pytest.approx(0.025, abs=0.002)
+    # So the first predictions are small and positive: 50 * 0.025**2 on average.
+    user_idx, item_idx = _indices(200, 300)
+    predictions = model(user_idx, item_idx)
+    assert (predictions > 0).all() and predictions.max() < 50 * 0.05**2
+
+
+def test_normal_init_is_pytorch_default_scale() -> None:
+    torch.manual_seed(0)
+    model = DotProductMF(500, 500, 40, init="normal")
+    weight = model.user_emb.weight
+    assert weight.mean().item() == pytest.approx(0.0, abs=0.02)
+    assert weight.std().item() == pytest.approx(1.0, abs=0.02)
+
+
+def test_unknown_init_is_refused() -> None:
+    with pytest.raises(ValueError, match="init must be one of"):
+        init_embedding(torch.nn.Embedding(2, 2), "xavier")
+    with pytest.raises(ValueError, match="init must be one of"):
+        BiasedMF(2, 2, 2, init="zeros")
+
+
+def test_biases_start_at_zero_and_are_added() -> None:
+    model = BiasedMF(3, 4, 2, global_mean=3.5)
+    assert model.user_bias.weight.shape == (3, 1) and model.item_bias.weight.shape == (4, 1)
+    assert (model.user_bias.weight == 0).all() and (model.item_bias.weight == 0).all()
+    user_idx, item_idx = torch.tensor([0, 2, 1]), torch.tensor([3, 0, 0])
+    before = model(user_idx, item_idx).detach()
+    with torch.no_grad():
+        model.user_bias.weight[2] = 0.5
+        model.item_bias.weight[0] = -1.0
+    after = model(user_idx, item_idx).detach()
+    assert torch.allclose(after - before, torch.tensor([0.0, -0.5, -1.0]))
+
+
+def test_global_offset_alone() -> None:
+    model = BiasedMF(3, 4, 2, global_mean=3.5)
+    with torch.no_grad():
+        model.user_emb.weight.zero_()
+    predictions = model(torch.tensor([0, 1, 2]), torch.tensor([0, 1, 3]))
+    assert torch.allclose(predictions, torch.full((3,), 3.5))
+    # The offset is a buffer: saved with the weights, never trained.
+    assert "global_mean" in model.state_dict()
+    assert all(name != "global_mean" for name, _ in model.named_parameters())
+
+
+def test_without_biases_it_is_dot_product_plus_offset() -> None:
+    torch.manual_seed(0)
+    plain = DotProductMF(7, 11, 5)
+    model = BiasedMF(7, 11, 5, biases=False, global_mean=1.25)
+    model.load_state_dict(plain.state_dict() | {"global_mean": torch.tensor(1.25)})
+    assert not hasattr(model, "user_bias") and not hasattr(model, "item_bias")
+    user_idx, item_idx = _indices()
+    assert torch.allclose(model(user_idx, item_idx), plain(user_idx, item_idx) + 1.25)
+
+
+def test_y_range_bounds_even_for_extreme_scores() -> None:
+    model = BiasedMF(3, 4, 2, y_range=(0.0, 5.5))
+    user_idx, item_idx = torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2])
+    with torch.no_grad():
+        model.user_emb.weight.copy_(torch.tensor([[10.0, 10.0], [-10.0, 10.0], [0.0, 0.0]]))
+        model.item_emb.weight.fill_(10.0)
+    predictions = model(user_idx, item_idx)
+    assert (predictions >= 0.0).all() and (predictions <= 5.5).all()
+    assert predictions[0].item() == pytest.approx(5.5)
+    assert predictions[1].item() == pytest.approx(2.75)  # a score of 0 maps to the middle
+    assert predictions[2].item() == pytest.approx(2.75)
+
+
+def test_y_range_midpoint_with_offset() -> None:
+    model = BiasedMF(2, 2, 1, y_range=(1.0, 5.0), global_mean=0.0)
+    with torch.no_grad():
+        model.user_emb.weight.zero_()
+    assert model(torch.tensor([0]), torch.tensor([1])).item() == pytest.approx(3.0)
+
+
+def test_gradients_reach_every_parameter() -> None:
+    model = BiasedMF(7, 11, 5, global_mean=3.0, y_range=(0.0, 5.5))
+    user_idx, item_idx = _indices()
+    model(user_idx, item_idx).sum().backward()
+    for name, parameter in model.named_parameters():
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize("y_range", [None, (0.0, 5.5), (1.0, 5.0)])
+def test_sigmoid_offset_makes_a_fresh_model_predict_the_mean(y_range: tuple | None) -> None:
+    offset = sigmoid_offset(3.5, y_range)
+    model = BiasedMF(3, 4, 2, global_mean=offset, y_range=y_range)
+    with torch.no_grad():
+        model.user_emb.weight.zero_()
+    assert model(torch.tensor([0, 2]), torch.tensor([1, 3])).tolist() == pytest.approx([3.5, 3.5])
+
+
+def test_sigmoid_offset_refuses_a_mean_outside_the_range() -> None:
+    with pytest.raises(ValueError, match="strictly inside"):
+        sigmoid_offset(5.5, (0.0, 5.5))
+
+
+def test_regularized_mf_penalty_is_the_batch_mean_of_squares() -> None:
+    model = RegularizedMF(3, 4, 2, l2=0.1, l2_bias=0.5)
+    with torch.no_grad():
+        model.user_emb.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 2.0], [9.0, 9.0]]))
+        model.item_emb.weight.fill_(1.0)
+        model.user_bias.weight.copy_(torch.tensor([[1.0], [0.0], [7.0]]))
+        model.item_bias.weight.fill_(0.0)
+    user_idx, item_idx = torch.tensor([0, 1]), torch.tensor([0, 3])  # user 2 is not in the batch
+    expected = 0.1 * ((1 + 2) + (4 + 2)) / 2 + 0.5 * (1 + 0) / 2
+    assert model.regularization(user_idx, item_idx).item() == pytest.approx(expected)
+
+
+def test_regularized_mf_defaults_are_biased_mf() -> None:
+    torch.manual_seed(0)
+    plain = BiasedMF(7, 11, 5, global_mean=3.0, y_range=(0.0, 5.5))
+    model = RegularizedMF(7, 11, 5, global_mean=3.0, y_range=(0.0, 5.5))
+    model.load_state_dict(plain.state_dict())
+    user_idx, item_idx = _indices()
+    assert torch.equal(model(user_idx, item_idx), plain(user_idx, item_idx))
+    assert model.regularization(user_idx, item_idx).item() == 0.0
+    no_bias = RegularizedMF(7, 11, 5, biases=False, l2=1.0, l2_bias=1.0)
+    assert no_bias.regularization(user_idx, item_idx).item() > 0
+
+
+def test_regularized_mf_penalty_has_gradients_only_for_batch_rows() -> None:
+    model = RegularizedMF(7, 11, 5, l2=1.0, l2_bias=1.0)
+    with torch.no_grad():
+        model.user_bias.weight.fill_(0.3)
+    model.regularization(torch.tensor([1]), torch.tensor([2])).backward()
+    touched = model.user_emb.weight.grad.abs().sum(1) > 0
+    assert touched.tolist() == [i == 1 for i in range(7)]
+    bias_grad = model.user_bias.weight.grad.squeeze(1)
+    assert bias_grad[1].item() != 0 and bias_grad[0].item() == 0

@@ -1,0 +1,121 @@
+"""Looking inside a trained model: bias rankings, similar items, top-k recommendations.
+
+Taught in notebook 04 (and reused by notebook 07 and the bench). Everything works on whole
+tensors at once: no Python loop over users or items.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from utils.encode import IdEncoder, RatingTensors
+from utils.train import predict
+
+
+def item_biases(model: nn.Module) -> torch.Tensor:
+    """The learned item biases of a model with an `item_bias` embedding, shape (n_items,)."""
+    if getattr(model, "item_bias", None) is None:
+        raise ValueError("this model has no item biases (build it with biases=True)")
+    return model.item_bias.weight.detach().squeeze(1)
+
+
+def rating_counts(data: RatingTensors, n_items: int) -> torch.Tensor:
+    """How many training ratings each item has, shape (n_items,)."""
+    return torch.bincount(data.item_idx, minlength=n_items)
+
+
+def rank_by_score(
+    scores: torch.Tensor,
+    counts: torch.Tensor | None = None,
+    *,
+    k: int = 10,
+    min_count: int = 0,
+    largest: bool = True,
+) -> torch.Tensor:
+    """Indices of the k highest (or lowest) scores among items with at least min_count ratings."""
+    scores = scores.detach().float()
+    if counts is not None and min_count > 0:
+        fill = -torch.inf if largest else torch.inf
+        scores = torch.where(counts.to(scores.device) >= min_count, scores, fill)
+    eligible = int(torch.isfinite(scores).sum())
+    return torch.topk(scores, min(k, eligible), largest=largest).indices
+
+
+def nearest_neighbours(
+    embeddings: torch.Tensor,
+    query_idx: torch.Tensor,
+    k: int = 10,
+    exclude_self: bool = True,
+    allowed: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k rows most similar by cosine to each query row: indices and similarities, (Q, k).
+
+    `allowed` (a boolean mask over rows, e.g. items with enough ratings) limits the candidates.
+    """
+    table = F.normalize(embeddings.detach().float(), dim=1)  # (N, K) unit rows
+    query_idx = torch.as_tensor(query_idx, device=table.device).reshape(-1)
+    similarity = table[query_idx] @ table.T  # (Q, N)
+    if allowed is not None:
+        similarity[:, ~allowed.to(table.device)] = -torch.inf
+    if exclude_self:
+        similarity[torch.arange(len(query_idx), device=table.device), query_idx] = -torch.inf
+    n_candidates = int(torch.isfinite(similarity).sum(1).min())
+    top = torch.topk(similarity, min(k, n_candidates), dim=1)
+    return top.indices, top.values  # (Q, k), (Q, k)
+
+
+def score_all_items(model: nn.Module, user_idx: torch.Tensor, n_items: int) -> torch.Tensor:
+    """Predicted ratings of every item for each user, shape (U, n_items)."""
+    user_idx = torch.as_tensor(user_idx).reshape(-1)
+    items = torch.arange(n_items, device=user_idx.device)  # (I,)
+    users = user_idx.repeat_interleave(n_items)  # (U * I,)
+    scores = predict(model, users, items.repeat(len(user_idx)))  # (U * I,)
+    return scores.reshape(len(user_idx), n_items)  # (U, I)
+
+
+def recommend(
+    model: nn.Module,
+    user_idx: torch.Tensor,
+    n_items: int,
+    seen: RatingTensors | None = None,
+    k: int = 10,
+    allowed: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k items per user by predicted rating, skipping the pairs in `seen`; each (U, k).
+
+    `allowed` (a boolean mask over items, e.g. enough ratings) limits the candidates.
+    """
+    user_idx = torch.as_tensor(user_idx).reshape(-1)
+    # predict() returns an inference tensor; a clone may be edited in place.
+    scores = score_all_items(model, user_idx, n_items).clone()  # (U, I)
+    if allowed is not None:
+        scores[:, ~allowed.to(scores.device)] = -torch.inf
+    if seen is not None:
+        # Row of each seen rating in `scores` (or -1 when its user was not asked for).
+        row_of_user = torch.full(
+            (int(max(user_idx.max(), seen.user_idx.max())) + 1,), -1, device=scores.device
+        )
+        row_of_user[user_idx.to(scores.device)] = torch.arange(len(user_idx), device=scores.device)
+        rows = row_of_user[seen.user_idx.to(scores.device)]
+        keep = rows >= 0
+        scores[rows[keep], seen.item_idx.to(scores.device)[keep]] = -torch.inf
+    top = torch.topk(scores, k, dim=1)
+    return top.indices, top.values  # (U, k), (U, k)
+
+
+def with_titles(
+    item_idx: torch.Tensor | np.ndarray, items: IdEncoder, movies: pd.DataFrame, **columns
+) -> pd.DataFrame:
+    """A frame of item_id and title for encoded item indices, plus any extra columns given."""
+    item_idx = np.asarray(item_idx.cpu() if isinstance(item_idx, torch.Tensor) else item_idx)
+    item_ids = items.decode(item_idx.reshape(-1))
+    titles = movies.set_index("item_id")["title"].reindex(item_ids).to_numpy()
+    frame = pd.DataFrame({"item_id": item_ids, "title": titles})
+    for name, values in columns.items():
+        values = values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else values
+        frame[name] = np.asarray(values).reshape(-1)
+    return frame
