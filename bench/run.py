@@ -684,21 +684,6 @@ def five_fold_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------------------------
 
 
-class IndexSelectBiasedMF(BiasedMF):
-    """BiasedMF with gathers by index_select: a PROPOSED change to utils.models, timed only.
-
-    The same parameters and the same function as BiasedMF; only the gather differs (its
-    backward is index_add_, about twice as fast on CPU as embedding_dense_backward).
-    """
-
-    def forward(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
-        user_vecs = self.user_emb.weight.index_select(0, user_idx)  # (B, K)
-        item_vecs = self.item_emb.weight.index_select(0, item_idx)  # (B, K)
-        scores = (user_vecs * item_vecs).sum(dim=1) + self.global_mean  # (B,)
-        scores = scores + self.user_bias.weight[:, 0].index_select(0, user_idx)
-        return scores + self.item_bias.weight[:, 0].index_select(0, item_idx)  # (B,)
-
-
 def encoded_tensors(frame: pd.DataFrame) -> tuple[RatingTensors, int, int]:
     """Encode a whole ratings table (no held-out part) and return its tensors and sizes."""
     split = encode_split(frame, frame.iloc[:0])
@@ -706,12 +691,12 @@ def encoded_tensors(frame: pd.DataFrame) -> tuple[RatingTensors, int, int]:
 
 
 def time_utils_loop(data: RatingTensors, n_users: int, n_items: int, device: torch.device,
-                    batch_size: int | None, n_epochs: int, model_cls: type = BiasedMF
+                    batch_size: int | None, n_epochs: int
                     ) -> float:
     """Seconds per epoch of utils.train.fit (median over epochs after the first, warm-up)."""
     torch.manual_seed(0)
     mean = float(data.ratings.mean())
-    model = model_cls(n_users, n_items, 32, global_mean=mean).to(device)
+    model = BiasedMF(n_users, n_items, 32, global_mean=mean).to(device)
     history = fit(model, data.to(device), n_epochs=n_epochs, lr=1e-3, batch_size=batch_size)
     seconds = history["seconds"].to_numpy()
     return float(np.median(seconds[1:] if len(seconds) > 1 else seconds))
@@ -789,11 +774,6 @@ def speed_section(args: argparse.Namespace) -> dict[str, Any]:
                 best_bs = max(here, key=lambda r: r["ratings_per_second"])["batch_size"]
                 log(f"  {where}: best utils loop {max(r['ratings_per_second'] for r in here):,.0f}"
                     f" ratings/s (batch {best_bs or 'full'})")
-                if big:  # the proposed index_select gather, at the best batch size
-                    epoch = time_utils_loop(data, n_users, n_items, dev, best_bs, epochs,
-                                            IndexSelectBiasedMF)
-                    rows.append(_speed_row(name, where, "PROPOSED: fit + index_select gather",
-                                           best_bs, epoch, len(data)))
                 if position == 0:  # per-sample Python work: threads do not change it
                     epoch, steps = time_lab_loop(data, n_users, n_items, dev, lab_steps)
                     rows.append(_speed_row(

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from utils.models import BiasedMF, DotProductMF, RegularizedMF, init_embedding, sigmoid_offset
+from utils.models import (
+    BiasedMF,
+    DotProductMF,
+    RegularizedMF,
+    init_embedding,
+    lookup,
+    sigmoid_offset,
+)
 
 
 def _indices(n_users: int = 7, n_items: int = 11, batch: int = 32) -> tuple:
@@ -172,3 +179,16 @@ def test_regularized_mf_penalty_has_gradients_only_for_batch_rows() -> None:
     assert touched.tolist() == [i == 1 for i in range(7)]
     bias_grad = model.user_bias.weight.grad.squeeze(1)
     assert bias_grad[1].item() != 0 and bias_grad[0].item() == 0
+
+
+def test_lookup_matches_embedding_values_and_gradients() -> None:
+    torch.manual_seed(0)
+    table = torch.nn.Embedding(7, 3)
+    idx = torch.tensor([1, 4, 1, 6, 0])
+    weights = torch.randn(5, 3)
+    (table(idx) * weights).sum().backward()
+    expected = table.weight.grad.clone()
+    table.zero_grad()
+    (lookup(table, idx) * weights).sum().backward()
+    assert torch.equal(lookup(table, idx), table(idx))
+    assert torch.allclose(table.weight.grad, expected)

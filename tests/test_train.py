@@ -128,3 +128,12 @@ def test_empty_training_set() -> None:
                           torch.empty(0))
     with pytest.raises(ValueError, match="empty"):
         fit(_model(), empty, n_epochs=1, lr=0.1)
+
+
+def test_bias_weight_decay_is_a_separate_group() -> None:
+    optimizer = make_optimizer(_model(), "adamw", lr=0.1, wd=0.01, bias_wd=0.0)
+    decays = sorted(group["weight_decay"] for group in optimizer.param_groups)
+    sizes = {g["weight_decay"]: sum(p.numel() for p in g["params"])
+             for g in optimizer.param_groups}
+    assert decays == [0.0, 0.01]
+    assert sizes[0.0] == N_USERS + N_ITEMS  # the user and item bias tables

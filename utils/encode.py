@@ -109,7 +109,9 @@ class RatingTensors:
 
     def subset(self, rows: torch.Tensor) -> RatingTensors:
         """The triples at the given row indices (a minibatch or a slice)."""
-        return RatingTensors(self.user_idx[rows], self.item_idx[rows], self.ratings[rows])
+        # index_select is the same gather as self.ratings[rows], several times faster on CPU.
+        return RatingTensors(*(t.index_select(0, rows) for t in
+                               (self.user_idx, self.item_idx, self.ratings)))
 
 
 def to_tensors(frame: pd.DataFrame, device: torch.device | str = "cpu") -> RatingTensors:

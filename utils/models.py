@@ -14,6 +14,15 @@ from torch import nn
 INITS = ("uniform", "normal")
 
 
+def lookup(embedding: nn.Embedding, idx: torch.Tensor) -> torch.Tensor:
+    """The rows of an embedding table for `idx`, the same as `embedding(idx)` but faster to train.
+
+    `index_select`'s backward accumulates the gradient with `index_add_`, which on the CPU is
+    several times faster than the backward of `nn.Embedding`'s own lookup (the bench measures it).
+    """
+    return embedding.weight.index_select(0, idx)
+
+
 def init_embedding(embedding: nn.Embedding, init: str) -> None:
     """uniform(0, 0.05) as in seeds 000/004, or PyTorch's default N(0, 1) ("normal")."""
     if init == "uniform":
@@ -35,8 +44,8 @@ class DotProductMF(nn.Module):
         init_embedding(self.item_emb, init)
 
     def forward(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
-        user_vecs = self.user_emb(user_idx)  # (B, K)
-        item_vecs = self.item_emb(item_idx)  # (B, K)
+        user_vecs = lookup(self.user_emb, user_idx)  # (B, K)
+        item_vecs = lookup(self.item_emb, item_idx)  # (B, K)
         return (user_vecs * item_vecs).sum(dim=1)  # (B,)
 
 
@@ -72,8 +81,8 @@ class BiasedMF(DotProductMF):
     def forward(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
         scores = super().forward(user_idx, item_idx) + self.global_mean  # (B,)
         if self.biases:
-            user_bias = self.user_bias(user_idx).squeeze(1)  # (B,)
-            item_bias = self.item_bias(item_idx).squeeze(1)  # (B,)
+            user_bias = lookup(self.user_bias, user_idx).squeeze(1)  # (B,)
+            item_bias = lookup(self.item_bias, item_idx).squeeze(1)  # (B,)
             scores = scores + user_bias + item_bias
         if self.y_range is not None:
             low, high = self.y_range
@@ -122,11 +131,11 @@ class RegularizedMF(BiasedMF):
 
     def regularization(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
         """The batch's L2 penalty (a scalar tensor)."""
-        user_vecs = self.user_emb(user_idx)  # (B, K)
-        item_vecs = self.item_emb(item_idx)  # (B, K)
+        user_vecs = lookup(self.user_emb, user_idx)  # (B, K)
+        item_vecs = lookup(self.item_emb, item_idx)  # (B, K)
         penalty = self.l2 * (user_vecs.pow(2).sum(1) + item_vecs.pow(2).sum(1)).mean()
         if self.biases and self.l2_bias:
-            user_bias = self.user_bias(user_idx).squeeze(1)  # (B,)
-            item_bias = self.item_bias(item_idx).squeeze(1)  # (B,)
+            user_bias = lookup(self.user_bias, user_idx).squeeze(1)  # (B,)
+            item_bias = lookup(self.item_bias, item_idx).squeeze(1)  # (B,)
             penalty = penalty + self.l2_bias * (user_bias.pow(2) + item_bias.pow(2)).mean()
         return penalty

@@ -115,7 +115,6 @@ def fit(
     generator = torch.Generator().manual_seed(seed)
     batch_size = batch_size or len(train)
     regularization = getattr(model, "regularization", None)
-    train_columns = (train.user_idx, train.item_idx, train.ratings)
     history: list[dict[str, float]] = []
     best_mse, best_state, stale_epochs = math.inf, None, 0
 
@@ -131,9 +130,7 @@ def fit(
         loss_sum = torch.zeros((), device=train.ratings.device)
         penalty_sum = torch.zeros((), device=train.ratings.device)
         for start in range(0, len(train), batch_size):
-            rows = order[start : start + batch_size]
-            # index_select: the same gather as train.subset(rows), several times faster on CPU.
-            batch = RatingTensors(*(t.index_select(0, rows) for t in train_columns))
+            batch = train.subset(order[start : start + batch_size])
             loss = loss_fn(model(batch.user_idx, batch.item_idx), batch.ratings)
             penalty = (
                 regularization(batch.user_idx, batch.item_idx)
