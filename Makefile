@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: lab test lint notebooks clean-venv
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt bench/requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
