@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import random
 
 import numpy as np
@@ -57,3 +58,11 @@ def test_progress_is_off_in_ci_and_on_request(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("MF_COURSE_PROGRESS", "1")
     monkeypatch.setenv("CI", "true")
     assert not progress_enabled()
+
+
+def test_progress_bar_stays_off_when_output_is_not_a_terminal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("MF_COURSE_PROGRESS", "1")
+    assert progress_bar(total=3, file=io.StringIO()).disable

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -18,6 +19,17 @@ def progress_enabled() -> bool:
 
 
 def progress_bar(**kwargs: Any) -> tqdm:
-    """A tqdm bar that removes itself when done (leave=False) and is off where it would leak."""
+    """A tqdm bar that removes itself when done (leave=False) and is off where it would leak.
+
+    In a Jupyter kernel it is a widget; elsewhere it draws only on a terminal, so a script whose
+    output goes to a file or a pipe (a log, the benchmark) gets no bars.
+    """
     kwargs.setdefault("leave", False)
-    return tqdm(disable=not progress_enabled(), **kwargs)
+    disable = None if progress_enabled() and not _in_jupyter_kernel() else not progress_enabled()
+    return tqdm(disable=disable, **kwargs)
+
+
+def _in_jupyter_kernel() -> bool:
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and hasattr(shell, "kernel")
