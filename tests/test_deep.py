@@ -13,15 +13,6 @@ from utils.train import evaluate, fit
 N_USERS, N_ITEMS = 7, 5
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one thread avoids waiting on a busy second core in shared CI runners."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _batch(n: int = 12, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
     return (torch.randint(0, N_USERS, (n,), generator=generator),

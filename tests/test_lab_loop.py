@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import math
 
-import pytest
 import torch
 
 from utils.encode import RatingTensors
 from utils.lab_loop import PerSampleRatings, lab_epoch, lab_loader
 from utils.models import DotProductMF
 from utils.train import evaluate
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one thread avoids waiting on a busy second core in shared CI runners."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _data(n: int = 1000, seed: int = 0) -> RatingTensors:
