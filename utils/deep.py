@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from utils.models import init_embedding
+from utils.models import init_embedding, lookup
 
 
 def mlp_tower(in_features: int, hidden: tuple[int, ...], dropout: float = 0.0) -> nn.Sequential:
@@ -44,8 +44,8 @@ class RatingBiases(nn.Module):
         nn.init.zeros_(self.item_bias.weight)
 
     def forward(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
-        user_b = self.user_bias(user_idx).squeeze(1)  # (B,)
-        item_b = self.item_bias(item_idx).squeeze(1)  # (B,)
+        user_b = lookup(self.user_bias, user_idx).squeeze(1)  # (B,)
+        item_b = lookup(self.item_bias, item_idx).squeeze(1)  # (B,)
         return self.global_mean + user_b + item_b  # (B,)
 
 
@@ -82,8 +82,8 @@ class DeepMF(nn.Module):
         self.biases = RatingBiases(n_users, n_items, global_mean) if biases else None
 
     def forward(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
-        user_vecs = self.user_emb(user_idx)  # (B, K)
-        item_vecs = self.item_emb(item_idx)  # (B, K)
+        user_vecs = lookup(self.user_emb, user_idx)  # (B, K)
+        item_vecs = lookup(self.item_emb, item_idx)  # (B, K)
         pair = torch.cat([user_vecs, item_vecs], dim=1)  # (B, 2K)
         scores = self.out(self.tower(pair)).squeeze(1)  # (B, H) -> (B, 1) -> (B,)
         if self.biases is not None:
@@ -128,8 +128,9 @@ class NeuMF(nn.Module):
         self.biases = RatingBiases(n_users, n_items, global_mean) if biases else None
 
     def forward(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
-        gmf = self.gmf_user(user_idx) * self.gmf_item(item_idx)  # (B, K)
-        pair = torch.cat([self.mlp_user(user_idx), self.mlp_item(item_idx)], dim=1)  # (B, 2M)
+        gmf = lookup(self.gmf_user, user_idx) * lookup(self.gmf_item, item_idx)  # (B, K)
+        mlp_vecs = [lookup(self.mlp_user, user_idx), lookup(self.mlp_item, item_idx)]
+        pair = torch.cat(mlp_vecs, dim=1)  # (B, 2M)
         fused = torch.cat([self.dropout(gmf), self.tower(pair)], dim=1)  # (B, K + H)
         scores = self.out(fused).squeeze(1)  # (B,)
         if self.biases is not None:
