@@ -51,6 +51,13 @@ def test_smoke_run_writes_all_results(mirror: Path, tmp_path: Path) -> None:
     assert ("scikit-surprise SVD" in models) == has_surprise
     if not has_surprise:
         assert any("scikit-surprise" in line for line in results["skipped"])
+    # SVD is timed again alone, with every course model that matches its RMSE.
+    timed = results["accuracy"]["head_to_head"]
+    assert any(t["model"] == "scikit-surprise SVD" for t in timed) == has_surprise
+    for entry in timed:
+        svd = next(t for t in timed if t["split"] == entry["split"]
+                   and t["model"] == "scikit-surprise SVD")
+        assert entry["median_seconds"] > 0 and entry["rmse"] <= svd["rmse"]
 
     loops = {row["loop"] for row in results["speed"]["rows"]}
     assert any(loop.startswith("utils.train.fit") for loop in loops)

@@ -7,6 +7,7 @@ import torch
 
 from utils.models import (
     BiasedMF,
+    Blend,
     DotProductMF,
     RegularizedMF,
     init_embedding,
@@ -192,3 +193,24 @@ def test_lookup_matches_embedding_values_and_gradients() -> None:
     (lookup(table, idx) * weights).sum().backward()
     assert torch.equal(lookup(table, idx), table(idx))
     assert torch.allclose(table.weight.grad, expected)
+
+
+def test_blend_is_the_weighted_average_of_its_models() -> None:
+    user_idx, item_idx = _indices()
+    torch.manual_seed(0)
+    first, second = BiasedMF(7, 11, 3, global_mean=3.0), DotProductMF(7, 11, 3)
+    blend = Blend([first, second], [0.25, 0.75])
+    expected = 0.25 * first(user_idx, item_idx) + 0.75 * second(user_idx, item_idx)
+    torch.testing.assert_close(blend(user_idx, item_idx), expected)
+    blend.eval()  # evaluation mode must reach the members (dropout in NeuMF)
+    assert not first.training and not second.training
+
+
+@pytest.mark.parametrize(("n_models", "weights", "message"), [
+    (2, [1.0], "one weight per model"),
+    (0, [], "one weight per model"),
+    (2, [0.5, 0.6], "must sum to 1"),
+])
+def test_blend_refuses_bad_weights(n_models: int, weights: list, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Blend([DotProductMF(7, 11, 3) for _ in range(n_models)], weights)

@@ -8,7 +8,7 @@ import torch
 
 from utils.encode import RatingTensors
 from utils.models import BiasedMF, DotProductMF
-from utils.train import evaluate, fit, make_optimizer, predict
+from utils.train import blend_scan, evaluate, fit, make_optimizer, predict
 
 N_USERS, N_ITEMS = 60, 40
 
@@ -137,3 +137,13 @@ def test_bias_weight_decay_is_a_separate_group() -> None:
              for g in optimizer.param_groups}
     assert decays == [0.0, 0.01]
     assert sizes[0.0] == N_USERS + N_ITEMS  # the user and item bias tables
+
+
+def test_blend_scan_scores_each_weight_and_its_ends_are_the_models(train, valid) -> None:
+    first, second = _model(0), _model(1)
+    fit(first, train, n_epochs=20, lr=0.05, seed=0)
+    scan = blend_scan(first, second, valid)
+    assert list(scan.index) == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert scan[1.0] == pytest.approx(evaluate(first, valid)["rmse"])
+    assert scan[0.0] == pytest.approx(evaluate(second, valid)["rmse"])
+    assert scan.idxmin() > 0.5  # the trained model deserves most of the weight

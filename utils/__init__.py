@@ -1,10 +1,10 @@
 """Shared code of the matrix-factorization course: data, encoding, training, models, metrics.
 
 Modules: data (MovieLens download, verification, parsing), encode (ids, splits, tensors),
-train (the training loop), models (DotProductMF, BiasedMF, RegularizedMF), gravity (notebook 05),
-deep (DeepMF, NeuMF; notebook 06), interpret and embeddings (reading trained models), metrics,
-plots, device (device choice, seeding, versions), progress (bars that stay out of stored
-outputs), synthetic and lab_loop (timing baselines only).
+train (the training loop, blend_scan), models (DotProductMF, BiasedMF, RegularizedMF, Blend),
+gravity (notebook 05), deep (DeepMF, NeuMF; notebook 06), interpret and embeddings (reading
+trained models), metrics, plots, device (device choice, seeding, versions), progress (bars that
+stay out of stored outputs), synthetic and lab_loop (timing baselines only).
 """
 
 __version__ = "0.1.0"

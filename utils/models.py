@@ -139,3 +139,27 @@ class RegularizedMF(BiasedMF):
             item_bias = lookup(self.item_bias, item_idx).squeeze(1)  # (B,)
             penalty = penalty + self.l2_bias * (user_bias.pow(2) + item_bias.pow(2)).mean()
         return penalty
+
+
+class Blend(nn.Module):
+    """A weighted average of trained models' predictions (notebooks 04 and 06).
+
+    Models that are regularised differently, or built differently, make different mistakes;
+    their average is often more accurate than either. The weights are fixed numbers chosen on a
+    slice of the training data (`utils.train.blend_scan`), not parameters to train.
+    """
+
+    def __init__(self, models: list[nn.Module], weights: list[float]):
+        super().__init__()
+        if len(models) != len(weights) or not models:
+            raise ValueError(f"give one weight per model: {len(models)} models, "
+                             f"{len(weights)} weights")
+        if not math.isclose(sum(weights), 1.0, abs_tol=1e-6):
+            raise ValueError(f"the blend weights must sum to 1, not {sum(weights)}: "
+                             "a weighted average keeps predictions on the rating scale")
+        self.models = nn.ModuleList(models)
+        self.weights = [float(w) for w in weights]
+
+    def forward(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
+        return sum(w * model(user_idx, item_idx)
+                   for w, model in zip(self.weights, self.models, strict=True))

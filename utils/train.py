@@ -18,6 +18,7 @@ from torch import nn
 
 from utils.encode import RatingTensors
 from utils.metrics import mae, mse
+from utils.models import Blend
 from utils.progress import progress_bar
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -75,6 +76,19 @@ def evaluate(model: nn.Module, data: RatingTensors) -> dict[str, float]:
     predictions = predict(model, data.user_idx, data.item_idx)
     error = mse(predictions, data.ratings)
     return {"mse": error, "rmse": math.sqrt(error), "mae": mae(predictions, data.ratings)}
+
+
+def blend_scan(
+    first: nn.Module,
+    second: nn.Module,
+    data: RatingTensors,
+    weights: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0),
+) -> pd.Series:
+    """RMSE on `data` of w * first + (1 - w) * second for each weight w (the Series' index)."""
+    return pd.Series(
+        {w: evaluate(Blend([first, second], [w, 1.0 - w]), data)["rmse"] for w in weights},
+        name="rmse",
+    ).rename_axis("weight of the first model")
 
 
 def fit(
