@@ -10,10 +10,13 @@ from sklearn.model_selection import train_test_split
 
 from utils.data import load_ratings
 from utils.encode import (
+    SECONDS_PER_YEAR,
     UNSEEN,
     IdEncoder,
+    backtest_splits,
     encode_split,
     random_split,
+    recency_weights,
     time_split,
     to_tensors,
 )
@@ -36,6 +39,37 @@ def test_time_split_puts_the_future_in_validation(ml_latest_small: pd.DataFrame)
     train, valid = time_split(ml_latest_small, 0.8)
     assert train["timestamp"].max() < valid["timestamp"].min()
     assert len(train) + len(valid) == len(ml_latest_small)
+
+
+def test_backtests_are_time_splits_of_the_training_ratings(ml_latest_small) -> None:
+    train, valid = time_split(ml_latest_small, 0.8)
+    backtests = backtest_splits(train, (0.7, 0.9))
+    assert len(backtests) == 2
+    for backtest, quantile in zip(backtests, (0.7, 0.9), strict=True):
+        assert backtest.train["timestamp"].max() < backtest.valid["timestamp"].min()
+        assert backtest.valid["timestamp"].max() < valid["timestamp"].min()
+        assert len(backtest.train) == pytest.approx(quantile * len(train), rel=0.01)
+    assert len(backtests[0].train) < len(backtests[1].train)
+
+
+def test_recency_weights_decay_with_age_and_average_one() -> None:
+    newest = 1_500_000_000
+    ages = np.array([0.0, 1.0, 10.0, 20.0])
+    weights = recency_weights(pd.Series(newest - ages * SECONDS_PER_YEAR), 10.0)
+    assert weights.dtype == torch.float32
+    assert float(weights.mean()) == pytest.approx(1.0)
+    assert torch.allclose(weights / weights[0], torch.tensor(np.exp(-ages / 10.0)).float())
+
+
+@pytest.mark.parametrize("years", [0.0, -1.0])
+def test_recency_weights_need_a_positive_time_constant(years: float) -> None:
+    with pytest.raises(ValueError, match="time_constant_years must be positive"):
+        recency_weights(np.array([1.0, 2.0]), years)
+
+
+def test_recency_weights_of_nothing() -> None:
+    with pytest.raises(ValueError, match="no timestamps"):
+        recency_weights(np.array([]), 1.0)
 
 
 def test_random_split_matches_scikit_learn(ml_latest_small: pd.DataFrame) -> None:

@@ -147,3 +147,29 @@ def test_blend_scan_scores_each_weight_and_its_ends_are_the_models(train, valid)
     assert scan[1.0] == pytest.approx(evaluate(first, valid)["rmse"])
     assert scan[0.0] == pytest.approx(evaluate(second, valid)["rmse"])
     assert scan.idxmin() > 0.5  # the trained model deserves most of the weight
+
+
+def test_sample_weights_scale_each_rating_in_the_loss(train) -> None:
+    """Weight 2 on every rating doubles the loss; weight 0 on a half ignores that half."""
+    plain = fit(_model(0), train, n_epochs=1, lr=0.0, seed=0)
+    doubled = fit(_model(0), train, n_epochs=1, lr=0.0, seed=0,
+                  sample_weights=torch.full((len(train),), 2.0))
+    assert doubled["train_loss"].iloc[0] == pytest.approx(2 * plain["train_loss"].iloc[0])
+
+    # The same pairs twice, the copy rated 2 stars higher: the weights decide which one to fit.
+    both = RatingTensors(train.user_idx.repeat(2), train.item_idx.repeat(2),
+                         torch.cat([train.ratings, train.ratings + 2]))
+    original = (torch.arange(len(both)) < len(train)).float()
+    for weights, target in ((original, train.ratings), (1 - original, train.ratings + 2)):
+        model = _model(0)
+        fit(model, both, n_epochs=20, lr=0.05, seed=0, sample_weights=weights)
+        predictions = predict(model, train.user_idx, train.item_idx)
+        assert (predictions - target).abs().mean() < 0.3
+
+
+def test_sample_weights_must_match_the_training_set(train) -> None:
+    with pytest.raises(ValueError, match="one sample weight per training rating"):
+        fit(_model(), train, n_epochs=1, lr=0.1, sample_weights=torch.ones(3))
+    with pytest.raises(ValueError, match="custom loss_fn"):
+        fit(_model(), train, n_epochs=1, lr=0.1, sample_weights=torch.ones(len(train)),
+            loss_fn=torch.nn.functional.l1_loss)

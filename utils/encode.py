@@ -9,6 +9,7 @@ import pandas as pd
 import torch
 
 UNSEEN = -1
+SECONDS_PER_YEAR = 365.25 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,31 @@ def time_split(ratings: pd.DataFrame, quantile: float = 0.8) -> tuple[pd.DataFra
     cutoff = np.quantile(ratings["timestamp"].to_numpy(), quantile)
     before = ratings["timestamp"] < cutoff
     return ratings[before].copy(), ratings[~before].copy()
+
+
+def backtest_splits(
+    train: pd.DataFrame, quantiles: tuple[float, ...] = (0.6, 0.7, 0.8, 0.9)
+) -> list[EncodedSplit]:
+    """Time splits of the training ratings at several cut-offs: the past predicting its future.
+
+    On a time split, settings are best chosen the way they will be used: each backtest trains on
+    the training ratings before one timestamp quantile and validates on the later ones.
+    """
+    return [encode_split(*time_split(train, quantile)) for quantile in quantiles]
+
+
+def recency_weights(
+    timestamps: pd.Series | np.ndarray, time_constant_years: float
+) -> torch.Tensor:
+    """exp(-age / time constant) per rating, with age counted back from the newest; mean 1."""
+    if not time_constant_years > 0:
+        raise ValueError(f"time_constant_years must be positive, not {time_constant_years}")
+    seconds = np.asarray(timestamps, dtype=np.float64)
+    if seconds.size == 0:
+        raise ValueError("no timestamps to weight")
+    age_years = (seconds.max() - seconds) / SECONDS_PER_YEAR
+    weights = np.exp(-age_years / time_constant_years)
+    return torch.tensor(weights / weights.mean(), dtype=torch.float32)
 
 
 def random_split(

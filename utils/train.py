@@ -107,6 +107,7 @@ def fit(
     lr_steps: dict[int, float] | None = None,
     patience: int | None = None,
     also_evaluate: dict[str, RatingTensors] | None = None,
+    sample_weights: torch.Tensor | None = None,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Train `model(user_idx, item_idx)` and return one row of history per epoch.
@@ -120,9 +121,19 @@ def fit(
     the best weights are restored. `also_evaluate` adds columns such as `test_rmse` to the
     history, for curves only: nothing is chosen on them. bias_wd (default: wd) is the weight
     decay of the parameters named "*bias*" (see `make_optimizer`).
+    sample_weights (one per training rating, e.g. `utils.encode.recency_weights`) turn the loss
+    into the weighted mean of squared errors, and `train_loss` reports that weighted loss.
     """
     if len(train) == 0:
         raise ValueError("the training set is empty")
+    if sample_weights is not None:
+        if sample_weights.shape != (len(train),):
+            raise ValueError(f"give one sample weight per training rating: {len(train)} "
+                             f"ratings, weights of shape {tuple(sample_weights.shape)}")
+        if loss_fn is not F.mse_loss:
+            raise ValueError("sample_weights weight the squared error; they cannot be "
+                             "combined with a custom loss_fn")
+        sample_weights = sample_weights.to(device=train.ratings.device, dtype=torch.float32)
     if patience is not None and valid is None:
         raise ValueError("early stopping (patience) needs a validation set to watch")
     opt = make_optimizer(model, optimizer, lr, wd, momentum, bias_wd)
@@ -144,8 +155,14 @@ def fit(
         loss_sum = torch.zeros((), device=train.ratings.device)
         penalty_sum = torch.zeros((), device=train.ratings.device)
         for start in range(0, len(train), batch_size):
-            batch = train.subset(order[start : start + batch_size])
-            loss = loss_fn(model(batch.user_idx, batch.item_idx), batch.ratings)
+            rows = order[start : start + batch_size]
+            batch = train.subset(rows)
+            predictions = model(batch.user_idx, batch.item_idx)
+            if sample_weights is None:
+                loss = loss_fn(predictions, batch.ratings)
+            else:
+                weights = sample_weights.index_select(0, rows)
+                loss = (weights * (predictions - batch.ratings).pow(2)).mean()
             penalty = (
                 regularization(batch.user_idx, batch.item_idx)
                 if regularization is not None
