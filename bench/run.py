@@ -41,7 +41,14 @@ from torch import nn
 from utils.data import DATASETS, MIRROR_ENV, VERIFIED_MARKER, DatasetError, data_dir, load_ratings
 from utils.deep import DeepMF, NeuMF
 from utils.device import describe, pick_device
-from utils.encode import RatingTensors, encode_split, random_split, time_split, to_tensors
+from utils.encode import (
+    RatingTensors,
+    encode_split,
+    random_split,
+    recency_weights,
+    time_split,
+    to_tensors,
+)
 from utils.gravity import GravityMF
 from utils.lab_loop import lab_epoch, lab_loader
 from utils.metrics import ranking_metrics
@@ -205,10 +212,12 @@ class CourseModel:
         model = self.build(split, hp)
         started = time.perf_counter()
         lr_steps = {int(k): v for k, v in hp.get("lr_steps", {}).items()} or None
+        weights = (recency_weights(split.encoded.train["timestamp"], hp["recency_years"])
+                   if hp.get("recency_years") else None)
         history = fit(model, split.train_t, valid, n_epochs=n_epochs, lr=hp["lr"],
                       wd=hp.get("wd", 0.0), bias_wd=hp.get("bias_wd"),
                       optimizer=hp.get("optimizer", "adam"), lr_steps=lr_steps,
-                      batch_size=hp.get("batch_size"), seed=seed)
+                      batch_size=hp.get("batch_size"), sample_weights=weights, seed=seed)
         seconds = time.perf_counter() - started
 
         def run(user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
@@ -271,7 +280,7 @@ def _neumf(split: Split, hp: dict[str, Any]) -> nn.Module:
 
 
 def course_models(smoke: bool) -> list[CourseModel]:
-    """The six course models with their small tuning grids (the smoke run keeps two, 2 epochs)."""
+    """The seven course models and their small tuning grids (smoke: two of them, 2 epochs)."""
     mb = {"optimizer": "adam", "lr": 1e-2, "batch_size": 4096}
     models = [
         CourseModel("MF (dot product)", _mf, [
@@ -303,6 +312,13 @@ def course_models(smoke: bool) -> list[CourseModel]:
              "lr": 1e-2, "lr_steps": {5: 2e-3}, "wd": wd, "bias_wd": 0.0, "batch_size": 2048}
             for y_range, wd in ((True, 1e-4), (True, 3e-4), (False, 3e-4))
         ], 20, "utils.models.BiasedMF (init/biases/y_range switches; notebook 07's recipe)"),
+        CourseModel("MF+bias, recency-weighted", _biased, [
+            {"n_factors": 30, "init": "uniform", "y_range": True, "optimizer": "adam",
+             "lr": 1e-2, "lr_steps": {5: 2e-3}, "wd": 3e-4, "bias_wd": 1e-3,
+             "recency_years": years, "batch_size": 2048}
+            for years in (10.0, 20.0)
+        ], 20, "utils.models.BiasedMF + utils.encode.recency_weights (notebook 04's time-split "
+               "recipe)"),
     ]
     if smoke:
         models = [models[1], models[-1]]
