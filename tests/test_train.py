@@ -150,7 +150,7 @@ def test_blend_scan_scores_each_weight_and_its_ends_are_the_models(train, valid)
 
 
 def test_sample_weights_scale_each_rating_in_the_loss(train) -> None:
-    """Weight 2 on every rating doubles the loss; weight 0 on a half ignores that half."""
+    """Weight 2 on every rating doubles the loss; weight 0 on some ratings ignores them."""
     plain = fit(_model(0), train, n_epochs=1, lr=0.0, seed=0)
     doubled = fit(_model(0), train, n_epochs=1, lr=0.0, seed=0,
                   sample_weights=torch.full((len(train),), 2.0))
