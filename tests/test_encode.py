@@ -8,15 +8,18 @@ import pytest
 import torch
 from sklearn.model_selection import train_test_split
 
-from utils.data import load_ratings
+from utils.data import load_movies, load_ratings
 from utils.encode import (
     SECONDS_PER_YEAR,
     UNSEEN,
+    YEAR_EDGES,
     IdEncoder,
     backtest_splits,
     encode_split,
+    item_features,
     random_split,
     recency_weights,
+    release_years,
     time_split,
     to_tensors,
 )
@@ -124,3 +127,51 @@ def test_to_tensors_dtypes_and_subset() -> None:
     assert len(tensors) == 3
     batch = tensors.subset(torch.tensor([2, 0]))
     assert batch.item_idx.tolist() == [0, 2] and batch.ratings.tolist() == [3.0, 1.0]
+
+
+def test_release_years_come_from_the_end_of_the_title() -> None:
+    titles = pd.Series(["Heat (1995)", "Babylon 5", "Ready Player One (2018) ", "1984 (1956)"])
+    years = release_years(titles)
+    assert years.iloc[[0, 2, 3]].tolist() == [1995.0, 2018.0, 1956.0]
+    assert np.isnan(years.iloc[1])
+
+
+def test_item_features_one_hot_genres_and_year_bins() -> None:
+    movies = pd.DataFrame({
+        "item_id": [10, 20, 30, 40],
+        "title": ["Old (1950)", "Edge (1995)", "No year", "New (2017)"],
+        "genres": [["Drama"], ["Comedy", "Drama"], [], ["Action"]],
+    })
+    items = IdEncoder.fit(np.array([40, 10, 20]))  # item 30 was never rated
+    features = item_features(movies, items)
+    assert list(features.columns[:3]) == ["Action", "Comedy", "Drama"]
+    assert len(features.columns) == 3 + len(YEAR_EDGES) + 1
+    assert features.loc[0, ["Drama", "released before 1960"]].tolist() == [1.0, 1.0]
+    assert features.loc[1, ["Comedy", "Drama", "released 1995-1999"]].tolist() == [1.0] * 3
+    assert features.loc[2, ["Action", "released 2015 or later"]].tolist() == [1.0, 1.0]
+    assert features.sum(axis=1).tolist() == [2.0, 3.0, 2.0]  # nothing else is set
+    assert features.dtypes.eq("float32").all()
+    genres_only = item_features(movies, items, year_edges=None)
+    assert genres_only.equals(features[["Action", "Comedy", "Drama"]])
+
+
+def test_item_features_without_a_year_have_no_year_bin() -> None:
+    movies = pd.DataFrame({"item_id": [1], "title": ["Babylon 5"], "genres": [["Sci-Fi"]]})
+    features = item_features(movies, IdEncoder.fit(np.array([1])))
+    assert features.to_numpy().tolist() == [[1.0] + [0.0] * (len(YEAR_EDGES) + 1)]
+
+
+def test_item_features_refuse_items_missing_from_movies() -> None:
+    movies = pd.DataFrame({"item_id": [1], "title": ["A (2000)"], "genres": [["Drama"]]})
+    with pytest.raises(ValueError, match="item_id 2.*movies table of the dataset"):
+        item_features(movies, IdEncoder.fit(np.array([1, 2])))
+
+
+def test_item_features_of_ml_latest_small(ml_latest_small: pd.DataFrame) -> None:
+    items = IdEncoder.fit(ml_latest_small["item_id"])
+    features = item_features(load_movies("ml-latest-small"), items)
+    assert features.shape == (len(items), 19 + len(YEAR_EDGES) + 1)
+    year_columns = features.columns[19:]
+    # every film but the few without a year in the title sits in exactly one year bin
+    assert features[year_columns].sum(axis=1).isin([0.0, 1.0]).all()
+    assert features[year_columns].sum(axis=1).mean() > 0.99

@@ -17,7 +17,7 @@ from utils.interpret import (
     score_all_items,
     with_titles,
 )
-from utils.models import BiasedMF, DotProductMF
+from utils.models import BiasedMF, DotProductMF, HybridMF
 
 
 def _ratings(pairs: list[tuple[int, int]]) -> RatingTensors:
@@ -47,6 +47,10 @@ def test_item_biases_of_biased_and_plain_models() -> None:
     with torch.no_grad():
         model.item_bias.weight.copy_(torch.tensor([[0.1], [0.2], [0.3], [0.4]]))
     assert torch.allclose(item_biases(model), torch.tensor([0.1, 0.2, 0.3, 0.4]))
+    hybrid = HybridMF(3, 4, 2, torch.tensor([[1.0], [1.0], [0.0], [1.0]]))
+    with torch.no_grad():
+        hybrid.feature_bias.fill_(0.5)
+    assert torch.allclose(item_biases(hybrid), torch.tensor([0.5, 0.5, 0.0, 0.5]))
     with pytest.raises(ValueError, match="no item biases"):
         item_biases(DotProductMF(3, 4, 2))
     with pytest.raises(ValueError, match="no item biases"):

@@ -11,6 +11,7 @@ from sklearn import metrics as sk
 
 from utils.encode import RatingTensors
 from utils.metrics import (
+    bootstrap_by_group,
     classification_scores,
     confusion_matrix,
     item_popularity,
@@ -24,7 +25,7 @@ from utils.metrics import (
     rmse,
     round_to_half,
 )
-from utils.models import BiasedMF, DotProductMF
+from utils.models import BiasedMF, DotProductMF, HybridMF
 
 # ----------------------------------------------------------------------------- error metrics
 
@@ -269,8 +270,42 @@ def test_mf_scorer_equals_the_forward_pass(biases: bool, y_range: tuple | None, 
     assert torch.allclose(fast, slow, atol=1e-5)
 
 
+def test_mf_scorer_includes_the_features_of_a_hybrid_model() -> None:
+    torch.manual_seed(4)
+    features = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 0.0]])
+    model = HybridMF(3, 4, 2, features, global_mean=0.5, y_range=(0.0, 5.5))
+    torch.nn.init.normal_(model.feature_factors)
+    torch.nn.init.normal_(model.feature_bias)
+    assert torch.allclose(mf_scorer(model)(torch.arange(3)),
+                          model_scorer(model, 4)(torch.arange(3)), atol=1e-5)
+
+
 def test_mf_scorer_handles_the_plain_dot_product_model() -> None:
     torch.manual_seed(2)
     model = DotProductMF(3, 4, 2, init="normal")
     assert torch.allclose(mf_scorer(model)(torch.arange(3)),
                           model_scorer(model, 4)(torch.arange(3)), atol=1e-6)
+
+
+def test_bootstrap_by_group_resamples_whole_groups() -> None:
+    # group "a" always errs by 1, group "b" never: each resample's mean is a ratio of their counts
+    values = np.array([1.0, 1.0, 1.0, 0.0])
+    groups = np.array(["a", "a", "a", "b"])
+    means = bootstrap_by_group(values, groups, n_resamples=500, seed=1)
+    assert means.shape == (500,)
+    assert set(np.round(means, 6)) <= {0.0, 0.75, 1.0}  # b+b, a+b, a+a
+    assert 0.2 < np.mean(np.isclose(means, 0.75)) < 0.8
+
+
+def test_bootstrap_by_group_is_centred_on_the_mean_and_seeded() -> None:
+    rng = np.random.default_rng(0)
+    values, groups = rng.normal(2.0, 1.0, 3000), rng.integers(0, 300, 3000)
+    first = bootstrap_by_group(values, groups, seed=5)
+    assert np.array_equal(first, bootstrap_by_group(values, groups, seed=5))
+    assert abs(np.median(first) - values.mean()) < 0.01
+    assert 0.01 < first.std() < 0.05  # about 1 / sqrt(3000) for unit-variance values
+
+
+def test_bootstrap_by_group_refuses_mismatched_lengths() -> None:
+    with pytest.raises(ValueError, match="one group per value: 3 values, 2 groups"):
+        bootstrap_by_group(np.ones(3), np.zeros(2))

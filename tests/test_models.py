@@ -5,15 +5,18 @@ from __future__ import annotations
 import pytest
 import torch
 
+from utils.encode import RatingTensors
 from utils.models import (
     BiasedMF,
     Blend,
     DotProductMF,
+    HybridMF,
     RegularizedMF,
     init_embedding,
     lookup,
     sigmoid_offset,
 )
+from utils.train import fit
 
 
 def _indices(n_users: int = 7, n_items: int = 11, batch: int = 32) -> tuple:
@@ -214,3 +217,59 @@ def test_blend_is_the_weighted_average_of_its_models() -> None:
 def test_blend_refuses_bad_weights(n_models: int, weights: list, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Blend([DotProductMF(7, 11, 3) for _ in range(n_models)], weights)
+
+
+def _genre_features() -> torch.Tensor:
+    # items 0-2 are of genre A, items 3-5 of genre B; item 2 has a second feature C
+    features = torch.zeros(6, 3)
+    features[:3, 0] = 1.0
+    features[3:, 1] = 1.0
+    features[2, 2] = 1.0
+    return features
+
+
+def test_hybrid_mf_with_zero_feature_weights_is_biased_mf() -> None:
+    torch.manual_seed(3)
+    hybrid = HybridMF(4, 6, 3, _genre_features(), global_mean=0.2, y_range=(0.0, 5.5))
+    plain = BiasedMF(4, 6, 3, global_mean=0.2, y_range=(0.0, 5.5))
+    plain.load_state_dict(hybrid.state_dict(), strict=False)
+    torch.nn.init.normal_(plain.item_bias.weight)
+    hybrid.item_bias.weight.data.copy_(plain.item_bias.weight.data)
+    users, items = torch.tensor([0, 1, 2, 3, 3]), torch.tensor([0, 2, 3, 5, 1])
+    assert torch.allclose(hybrid(users, items), plain(users, items))
+
+
+def test_hybrid_mf_adds_the_average_of_the_item_features() -> None:
+    model = HybridMF(1, 6, 2, _genre_features())
+    with torch.no_grad():
+        model.user_emb.weight.fill_(1.0)
+        model.item_emb.weight.zero_()
+        model.feature_factors.copy_(torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 3.0]]))
+        model.feature_bias.copy_(torch.tensor([0.5, -0.5, 1.5]))
+    items = torch.tensor([0, 2, 4])
+    # item 0: genre A only; item 2: the mean of A and C; item 4: genre B only
+    assert model.item_vectors(items).tolist() == [[1.0, 0.0], [2.0, 1.5], [0.0, 2.0]]
+    assert model.item_bias_values(items).tolist() == [0.5, 1.0, -0.5]
+    assert model(torch.zeros(3, dtype=torch.int64), items).tolist() == [1.5, 4.5, 1.5]
+
+
+def test_hybrid_mf_refuses_features_of_the_wrong_shape() -> None:
+    with pytest.raises(ValueError, match="one feature row per item: 5 items"):
+        HybridMF(2, 5, 3, _genre_features())
+
+
+def test_hybrid_mf_predicts_an_unrated_item_from_its_genre() -> None:
+    """Genre A is loved and genre B disliked; item 0 (genre A) is never rated in training."""
+    users = torch.arange(8).repeat_interleave(4)
+    items = torch.tensor([1, 2, 3, 4]).repeat(8)
+    ratings = torch.where(items < 3, 5.0, 1.0)
+    data = RatingTensors(users, items, ratings)
+    predictions = {}
+    for name, model in [("hybrid", HybridMF(8, 6, 2, _genre_features(), global_mean=3.0)),
+                        ("plain", BiasedMF(8, 6, 2, global_mean=3.0))]:
+        torch.manual_seed(0)
+        fit(model, data, n_epochs=200, lr=0.05, seed=0)
+        predictions[name] = model(torch.arange(8), torch.zeros(8, dtype=torch.int64)).mean().item()
+    # the genre's bias shares the +2 with items 1 and 2's own biases, hence not the full 5
+    assert predictions["hybrid"] > 3.6
+    assert predictions["plain"] == pytest.approx(3.0, abs=0.3)  # knows nothing of item 0

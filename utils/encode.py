@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -107,6 +108,51 @@ def recency_weights(
     age_years = (seconds.max() - seconds) / SECONDS_PER_YEAR
     weights = np.exp(-age_years / time_constant_years)
     return torch.tensor(weights / weights.mean(), dtype=torch.float32)
+
+
+YEAR_EDGES = (1960, 1970, 1980, 1990, 1995, 2000, 2005, 2010, 2015)
+
+
+def release_years(titles: pd.Series) -> pd.Series:
+    """The year in brackets at the end of each title ("Heat (1995)" -> 1995.0), NaN if none."""
+    return titles.str.extract(r"\((\d{4})\)\s*$")[0].astype("float64")
+
+
+def item_features(
+    movies: pd.DataFrame, items: IdEncoder, year_edges: tuple[int, ...] | None = YEAR_EDGES
+) -> pd.DataFrame:
+    """One 0/1 row per encoded item: a column per genre and per release-year bin (notebook 04).
+
+    Rows follow the item indices of `items`; the year bins are cut at `year_edges` (a film
+    released in an edge year opens the next bin), and a title without a year gets no year bin.
+    year_edges=None gives the genre columns only.
+    """
+    by_id = movies.drop_duplicates("item_id").set_index("item_id")
+    missing = ~pd.Index(items.ids).isin(by_id.index)
+    if missing.any():
+        raise ValueError(
+            f"{int(missing.sum())} encoded items have no row in `movies` (for example item_id "
+            f"{items.ids[missing][0]}): pass the movies table of the dataset the ratings came from"
+        )
+    films = by_id.loc[items.ids]
+    genre_names = sorted({genre for genres in by_id["genres"] for genre in genres})
+    genres = pd.DataFrame(
+        [[genre in film_genres for genre in genre_names] for film_genres in films["genres"]],
+        columns=genre_names,
+    )
+    if year_edges is None:
+        return genres.astype("float32")
+    bin_names = ([f"released before {year_edges[0]}"]
+                 + [f"released {start}-{end - 1}" for start, end in itertools.pairwise(year_edges)]
+                 + [f"released {year_edges[-1]} or later"])
+    released = release_years(films["title"]).to_numpy()
+    year_bin = np.searchsorted(year_edges, released, side="right")
+    has_year = ~np.isnan(released)
+    years = pd.DataFrame(
+        (year_bin[:, None] == np.arange(len(bin_names))[None, :]) & has_year[:, None],
+        columns=bin_names,
+    )
+    return pd.concat([genres, years], axis=1).astype("float32")
 
 
 def random_split(

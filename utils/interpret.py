@@ -17,10 +17,12 @@ from utils.train import predict
 
 
 def item_biases(model: nn.Module) -> torch.Tensor:
-    """The learned item biases of a model with an `item_bias` embedding, shape (n_items,)."""
+    """The learned item biases of a BiasedMF (with HybridMF's feature part), shape (n_items,)."""
     if getattr(model, "item_bias", None) is None:
         raise ValueError("this model has no item biases (build it with biases=True)")
-    return model.item_bias.weight.detach().squeeze(1)
+    all_items = torch.arange(model.item_bias.num_embeddings, device=model.item_bias.weight.device)
+    with torch.no_grad():
+        return model.item_bias_values(all_items)
 
 
 def rating_counts(data: RatingTensors, n_items: int) -> torch.Tensor:

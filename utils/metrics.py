@@ -1,5 +1,6 @@
-"""Error metrics for rating prediction (notebook 03 onwards) and, from notebook 07,
-classification scores on rounded ratings and top-k ranking metrics."""
+"""Error metrics for rating prediction (notebook 03 onwards), a bootstrap of their spread
+(notebook 04) and, from notebook 07, classification scores on rounded ratings and top-k ranking
+metrics."""
 
 from __future__ import annotations
 
@@ -26,6 +27,32 @@ def rmse(predictions: torch.Tensor, ratings: torch.Tensor) -> float:
 def mae(predictions: torch.Tensor, ratings: torch.Tensor) -> float:
     """Mean absolute error, in rating units."""
     return float(torch.mean(torch.abs(predictions.float() - ratings.float())))
+
+
+def bootstrap_by_group(
+    values: torch.Tensor | np.ndarray,
+    groups: torch.Tensor | np.ndarray,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> np.ndarray:
+    """The mean of `values` over resamples of whole groups (users), drawn with replacement.
+
+    Pass squared errors for the spread of an MSE, or the difference of two models' squared
+    errors for the spread of a gain. Resampling users rather than ratings keeps together the
+    ratings of one user, which share that user's errors (notebook 04).
+    """
+    values = np.asarray(values, dtype=np.float64).ravel()
+    _, group_of_row = np.unique(np.asarray(groups).ravel(), return_inverse=True)
+    if len(values) != len(group_of_row) or len(values) == 0:
+        raise ValueError(f"give one group per value: {len(values)} values, "
+                         f"{len(group_of_row)} groups (and at least one value)")
+    n_groups = group_of_row.max() + 1
+    sums = np.bincount(group_of_row, weights=values, minlength=n_groups)  # (G,)
+    sizes = np.bincount(group_of_row, minlength=n_groups)  # (G,)
+    drawn = np.random.default_rng(seed).integers(0, n_groups, size=(n_resamples, n_groups))
+    times_drawn = np.zeros((n_resamples, n_groups))
+    np.add.at(times_drawn, (np.arange(n_resamples)[:, None], drawn), 1.0)  # (R, G)
+    return (times_drawn @ sums) / (times_drawn @ sizes)  # (R,)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,7 +186,7 @@ def model_scorer(model: nn.Module, n_items: int, batch_size: int = 1 << 18) -> S
 
 
 def mf_scorer(model: nn.Module) -> Scorer:
-    """Every item's score for a chunk of users as one matrix product (BiasedMF, DotProductMF).
+    """Every item's score for a chunk of users as one matrix product (any `DotProductMF`).
 
     The same numbers as `model_scorer` (a unit test checks it), without materialising one
     embedding pair per (user, item): P_u Q^T + biases + offset, then the sigmoid range if any.
@@ -170,13 +197,15 @@ def mf_scorer(model: nn.Module) -> Scorer:
 
     @torch.inference_mode()
     def score(user_idx: torch.Tensor) -> torch.Tensor:
-        item_vecs = model.item_emb.weight  # (I, K)
+        weights = model.item_emb.weight
+        all_items = torch.arange(weights.shape[0], device=weights.device)
+        item_vecs = model.item_vectors(all_items)  # (I, K), with HybridMF's feature part
         user_idx = user_idx.to(item_vecs.device)
         user_vecs = model.user_emb.weight[user_idx]  # (B, K)
         scores = user_vecs @ item_vecs.T + offset  # (B, I)
         if has_biases:
             scores = scores + model.user_bias.weight[user_idx]  # (B, 1), broadcast over items
-            scores = scores + model.item_bias.weight.T  # (1, I), broadcast over users
+            scores = scores + model.item_bias_values(all_items)[None, :]  # (1, I)
         if y_range is not None:
             low, high = y_range
             scores = low + (high - low) * torch.sigmoid(scores)

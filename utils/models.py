@@ -43,9 +43,13 @@ class DotProductMF(nn.Module):
         init_embedding(self.user_emb, init)
         init_embedding(self.item_emb, init)
 
+    def item_vectors(self, item_idx: torch.Tensor) -> torch.Tensor:
+        """The factor vectors of the items in `item_idx`, shape (B, K)."""
+        return lookup(self.item_emb, item_idx)
+
     def forward(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
         user_vecs = lookup(self.user_emb, user_idx)  # (B, K)
-        item_vecs = lookup(self.item_emb, item_idx)  # (B, K)
+        item_vecs = self.item_vectors(item_idx)  # (B, K)
         return (user_vecs * item_vecs).sum(dim=1)  # (B,)
 
 
@@ -78,16 +82,59 @@ class BiasedMF(DotProductMF):
             nn.init.zeros_(self.user_bias.weight)
             nn.init.zeros_(self.item_bias.weight)
 
+    def item_bias_values(self, item_idx: torch.Tensor) -> torch.Tensor:
+        """The biases of the items in `item_idx`, shape (B,)."""
+        return lookup(self.item_bias, item_idx).squeeze(1)
+
     def forward(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
         scores = super().forward(user_idx, item_idx) + self.global_mean  # (B,)
         if self.biases:
             user_bias = lookup(self.user_bias, user_idx).squeeze(1)  # (B,)
-            item_bias = lookup(self.item_bias, item_idx).squeeze(1)  # (B,)
-            scores = scores + user_bias + item_bias
+            scores = scores + user_bias + self.item_bias_values(item_idx)
         if self.y_range is not None:
             low, high = self.y_range
             scores = low + (high - low) * torch.sigmoid(scores)
         return scores
+
+
+class HybridMF(BiasedMF):
+    """BiasedMF whose items also draw on their features, such as genres and release year.
+
+    Taught in notebook 04. Each item's 0/1 feature row (`utils.encode.item_features`) is scaled to
+    sum to 1, giving f_i; the item's vector becomes q_i + f_i W and its bias b_i + f_i w, with one
+    learned row of W and one number of w per feature. A film with few ratings thus borrows what
+    the model learned from other films of its genres and era. The name of `feature_bias` puts it
+    under `fit`'s bias_wd.
+    """
+
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        n_factors: int,
+        item_features: torch.Tensor,
+        *,
+        init: str = "uniform",
+        global_mean: float = 0.0,
+        y_range: tuple[float, float] | None = None,
+    ):
+        super().__init__(n_users, n_items, n_factors, init=init, global_mean=global_mean,
+                         y_range=y_range)
+        if item_features.dim() != 2 or item_features.shape[0] != n_items:
+            raise ValueError(f"give one feature row per item: {n_items} items, features of "
+                             f"shape {tuple(item_features.shape)}")
+        features = item_features.float()
+        self.register_buffer("features", features / features.sum(1, keepdim=True).clamp(min=1))
+        self.feature_factors = nn.Parameter(torch.zeros(features.shape[1], n_factors))
+        self.feature_bias = nn.Parameter(torch.zeros(features.shape[1]))
+
+    def item_vectors(self, item_idx: torch.Tensor) -> torch.Tensor:
+        features = self.features.index_select(0, item_idx)  # (B, F)
+        return lookup(self.item_emb, item_idx) + features @ self.feature_factors  # (B, K)
+
+    def item_bias_values(self, item_idx: torch.Tensor) -> torch.Tensor:
+        features = self.features.index_select(0, item_idx)  # (B, F)
+        return super().item_bias_values(item_idx) + features @ self.feature_bias  # (B,)
 
 
 def sigmoid_offset(mean: float, y_range: tuple[float, float] | None) -> float:
