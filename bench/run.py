@@ -38,12 +38,21 @@ import pandas as pd
 import torch
 from torch import nn
 
-from utils.data import DATASETS, MIRROR_ENV, VERIFIED_MARKER, DatasetError, data_dir, load_ratings
+from utils.data import (
+    DATASETS,
+    MIRROR_ENV,
+    VERIFIED_MARKER,
+    DatasetError,
+    data_dir,
+    load_movies,
+    load_ratings,
+)
 from utils.deep import DeepMF, NeuMF
 from utils.device import describe, pick_device
 from utils.encode import (
     RatingTensors,
     encode_split,
+    item_features,
     random_split,
     recency_weights,
     time_split,
@@ -52,7 +61,7 @@ from utils.encode import (
 from utils.gravity import GravityMF
 from utils.lab_loop import lab_epoch, lab_loader
 from utils.metrics import ranking_metrics
-from utils.models import BiasedMF, DotProductMF, RegularizedMF, sigmoid_offset
+from utils.models import BiasedMF, DotProductMF, HybridMF, RegularizedMF, sigmoid_offset
 from utils.synthetic import synthetic_ratings
 from utils.train import fit, predict
 
@@ -254,6 +263,14 @@ def _biased(split: Split, hp: dict[str, Any]) -> nn.Module:
                     global_mean=offset, y_range=y_range)
 
 
+def _hybrid(split: Split, hp: dict[str, Any]) -> nn.Module:
+    y_range = (0.0, split.scale[1] + 0.5)
+    features = item_features(load_movies(split.dataset), split.encoded.items)
+    return HybridMF(split.encoded.n_users, split.encoded.n_items, hp["n_factors"],
+                    torch.tensor(features.to_numpy()), y_range=y_range,
+                    global_mean=sigmoid_offset(split.global_mean, y_range))
+
+
 def _regularized(split: Split, hp: dict[str, Any]) -> nn.Module:
     y_range = (0.0, split.scale[1] + 0.5) if hp.get("y_range") else None
     return RegularizedMF(split.encoded.n_users, split.encoded.n_items, hp["n_factors"],
@@ -280,7 +297,7 @@ def _neumf(split: Split, hp: dict[str, Any]) -> nn.Module:
 
 
 def course_models(smoke: bool) -> list[CourseModel]:
-    """The seven course models and their small tuning grids (smoke: two of them, 2 epochs)."""
+    """The nine course models and their small tuning grids (smoke: two of them, 2 epochs)."""
     mb = {"optimizer": "adam", "lr": 1e-2, "batch_size": 4096}
     models = [
         CourseModel("MF (dot product)", _mf, [
@@ -319,6 +336,11 @@ def course_models(smoke: bool) -> list[CourseModel]:
             for years in (10.0, 20.0)
         ], 20, "utils.models.BiasedMF + utils.encode.recency_weights (notebook 04's time-split "
                "recipe)"),
+        CourseModel("MF+bias, genres + year", _hybrid, [
+            {"n_factors": n_factors, "optimizer": "adam", "lr": 1e-2, "lr_steps": {5: 2e-3},
+             "wd": 3e-4, "bias_wd": 1e-3, "batch_size": 2048}
+            for n_factors in (30, 50)
+        ], 20, "utils.models.HybridMF + utils.encode.item_features (notebook 04)"),
     ]
     if smoke:
         models = [models[1], models[-1]]
