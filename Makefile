@@ -5,11 +5,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+MIN_PYTHON := (3, 11)  # numpy, pandas and scipy at their pinned versions need 3.11
 
-.PHONY: lab test lint notebooks clean-venv
+.PHONY: lab test lint notebooks lock clean-venv
 
-$(STAMP): requirements.txt bench/requirements.txt pyproject.toml
+$(STAMP): requirements.txt constraints.txt bench/requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -c 'import sys; sys.exit(sys.version_info < $(MIN_PYTHON) and f"the pinned \
+	requirements need Python 3.11 or newer and $(VENV) has {sys.version.split()[0]}: run \
+	make clean-venv, then make PYTHON=python3.11 (or newer)")'
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $(STAMP)
@@ -28,6 +32,15 @@ lint: $(STAMP)
 # Re-execute every notebook top to bottom and store its outputs (what students read on GitHub).
 notebooks: $(STAMP)
 	$(BIN)/python tools/run_notebooks.py notebooks/*.ipynb
+
+# After changing a pin in requirements.txt: re-install, then record every package it pulled in.
+# torch stays out: its pin lives in requirements.txt and the local +cpu/+cuXXX tag varies.
+lock:
+	test -x $(BIN)/python || { echo "make lock records $(VENV): run make test first"; exit 1; }
+	{ echo "# Every package the pinned requirements pull in, at the version CI tested; made by"; \
+	  echo "# 'make lock' (pip freeze). Used as pip constraints by requirements.txt."; \
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -v -e '^#' -e '^torch=='; \
+	} > constraints.txt
 
 clean-venv:
 	rm -rf $(VENV)
