@@ -109,6 +109,12 @@ class Split:
         self.global_mean = float(self.encoded.train["rating"].mean())
         self.scale = DATASETS[self.dataset].rating_scale
 
+    @functools.cached_property
+    def film_features(self) -> torch.Tensor:
+        """Genre and release-year features of the encoded films (HybridMF), built once."""
+        features = item_features(load_movies(self.dataset), self.encoded.items)
+        return torch.tensor(features.to_numpy())
+
 
 def ml1m_present() -> str | None:
     """None when ml-1m can be read without a download, else the reason it cannot."""
@@ -265,9 +271,8 @@ def _biased(split: Split, hp: dict[str, Any]) -> nn.Module:
 
 def _hybrid(split: Split, hp: dict[str, Any]) -> nn.Module:
     y_range = (0.0, split.scale[1] + 0.5)
-    features = item_features(load_movies(split.dataset), split.encoded.items)
     return HybridMF(split.encoded.n_users, split.encoded.n_items, hp["n_factors"],
-                    torch.tensor(features.to_numpy()), y_range=y_range,
+                    split.film_features, y_range=y_range,
                     global_mean=sigmoid_offset(split.global_mean, y_range))
 
 

@@ -130,7 +130,7 @@ class HybridMF(BiasedMF):
 
     def item_vectors(self, item_idx: torch.Tensor) -> torch.Tensor:
         features = self.features.index_select(0, item_idx)  # (B, F)
-        return lookup(self.item_emb, item_idx) + features @ self.feature_factors  # (B, K)
+        return super().item_vectors(item_idx) + features @ self.feature_factors  # (B, K)
 
     def item_bias_values(self, item_idx: torch.Tensor) -> torch.Tensor:
         features = self.features.index_select(0, item_idx)  # (B, F)
