@@ -333,7 +333,7 @@ def course_models(smoke: bool) -> list[CourseModel]:
             {"n_factors": 30, "init": "uniform", "y_range": y_range, "optimizer": "adam",
              "lr": 1e-2, "lr_steps": {5: 2e-3}, "wd": wd, "bias_wd": 0.0, "batch_size": 2048}
             for y_range, wd in ((True, 1e-4), (True, 3e-4), (False, 3e-4))
-        ], 20, "utils.models.BiasedMF (init/biases/y_range switches; notebook 07's recipe)"),
+        ], 20, "utils.models.BiasedMF (init/biases/y_range switches; notebook 08's recipe)"),
         CourseModel("MF+bias, recency-weighted", _biased, [
             {"n_factors": 30, "init": "uniform", "y_range": True, "optimizer": "adam",
              "lr": 1e-2, "lr_steps": {5: 2e-3}, "wd": 3e-4, "bias_wd": 1e-3,

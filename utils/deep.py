@@ -1,4 +1,4 @@
-"""Neural rating models: the lab's DeepMF and a NeuMF-style fused model (notebook 06).
+"""Neural rating models: the lab's DeepMF and a NeuMF-style fused model (notebook 07).
 
 The lab's plain MF is `utils.models.DotProductMF(n_users, n_items, 10, init="normal")`:
 PyTorch's default N(0, 1) embeddings, as in seed 002. Every model here has
@@ -50,7 +50,7 @@ class RatingBiases(nn.Module):
 
 
 class DeepMF(nn.Module):
-    """The lab's DeepMF: [user vector, item vector] -> 10 -> 5 -> 1 with ReLU (notebook 06).
+    """The lab's DeepMF: [user vector, item vector] -> 10 -> 5 -> 1 with ReLU (notebook 07).
 
     With the defaults it is seed 002's model exactly (same layers, same initialisation).
     `biases=True` adds a fixed global mean and learned user/item biases to the output;
@@ -92,7 +92,7 @@ class DeepMF(nn.Module):
 
 
 class NeuMF(nn.Module):
-    """GMF (element-wise product) beside an MLP tower, fused by one linear layer (notebook 06).
+    """GMF (element-wise product) beside an MLP tower, fused by one linear layer (notebook 07).
 
     He et al., "Neural Collaborative Filtering" (WWW 2017), adapted to rating regression: the
     two branches have their own embeddings, their outputs are concatenated and mapped to one

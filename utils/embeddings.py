@@ -1,4 +1,4 @@
-"""Looking inside learned item embeddings: genre labels and neighbour agreement (notebook 05)."""
+"""Looking inside learned item embeddings: genre labels and neighbour agreement (notebook 06)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Gravity-regularised matrix factorization (taught in notebook 05).
+"""Gravity-regularised matrix factorization (taught in notebook 06).
 
 The gravity term of Google's recommendation-systems course is the mean squared prediction over
 ALL user-item pairs, rated or not. It pulls the predictions for pairs nobody rated towards zero,
@@ -54,7 +54,7 @@ def l2_per_row(*tables: torch.Tensor) -> torch.Tensor:
 
 
 class GravityMF(BiasedMF):
-    """Biased MF whose `regularization` adds L2 and gravity penalties (notebook 05).
+    """Biased MF whose `regularization` adds L2 and gravity penalties (notebook 06).
 
     The model predicts centred ratings: u.v + b_u + b_i (+ the fixed `global_mean`, 0 when the
     ratings were centred beforehand). `gravity_on="prediction"` penalises the mean square of the

@@ -1,6 +1,6 @@
 """Looking inside a trained model: bias rankings, similar items, top-k recommendations.
 
-Taught in notebook 04 (and reused by notebook 07 and the bench). Everything works on whole
+Taught in notebook 04 (and reused by notebook 08 and the bench). Everything works on whole
 tensors at once: no Python loop over users or items.
 """
 

@@ -1,6 +1,6 @@
 """The deep-MF lab's training epoch (seed 002), kept only as the slow baseline for timing.
 
-Notebook 06 explains why it is slow and times it against `utils.train.fit`; the bench reuses
+Notebook 07 explains why it is slow and times it against `utils.train.fit`; the bench reuses
 it. The pattern: a map-style Dataset whose `__getitem__` builds two small tensors for ONE
 rating, and a DataLoader that calls it 512 times per step and collates the results. Train
 models with `utils.train.fit` instead.

@@ -1,5 +1,5 @@
 """Error metrics for rating prediction (notebook 03 onwards), a bootstrap of their spread
-(notebook 04) and, from notebook 07, classification scores on rounded ratings and top-k ranking
+(notebook 04) and, from notebook 08, classification scores on rounded ratings and top-k ranking
 metrics."""
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def bootstrap_by_group(
 
 
 # ---------------------------------------------------------------------------------------------
-# Classification scores on rounded ratings (notebook 07, after seed 004).
+# Classification scores on rounded ratings (notebook 08, after seed 004).
 # ---------------------------------------------------------------------------------------------
 
 AVERAGES = ("macro", "weighted")
@@ -143,7 +143,7 @@ def classification_scores(
 
 
 # ---------------------------------------------------------------------------------------------
-# Top-k ranking metrics (notebook 07): score every item for a user, mask what the user rated in
+# Top-k ranking metrics (notebook 08): score every item for a user, mask what the user rated in
 # training, take the top k and compare with the held-out items the user rated >= a threshold.
 # ---------------------------------------------------------------------------------------------
 

@@ -56,7 +56,7 @@ class DotProductMF(nn.Module):
 class BiasedMF(DotProductMF):
     """MF with user and item biases, a global offset and an optional sigmoid range.
 
-    Taught in notebook 04 (biases, offset) and notebook 07 (every switch: init, biases,
+    Taught in notebook 04 (biases, offset) and notebook 08 (every switch: init, biases,
     sigmoid range). `global_mean` is the fixed offset (the training mean); `y_range=(low, high)`
     squashes the output with low + (high - low) * sigmoid(x).
     """
@@ -189,7 +189,7 @@ class RegularizedMF(BiasedMF):
 
 
 class Blend(nn.Module):
-    """A weighted average of trained models' predictions (notebooks 04 and 06).
+    """A weighted average of trained models' predictions (notebooks 04 and 07).
 
     Models that are regularised differently, or built differently, make different mistakes;
     their average is often more accurate than either. The weights are fixed numbers chosen on a

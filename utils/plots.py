@@ -42,7 +42,7 @@ def plot_counts(counts: pd.Series, ax: Axes | None = None, what: str = "user") -
 
 
 def interactive_3d_available(requested: bool | None = None) -> bool:
-    """Whether to draw with the ipympl widget backend (notebook 05's rotatable 3D view).
+    """Whether to draw with the ipympl widget backend (notebook 06's rotatable 3D view).
 
     True/False force the choice (True still needs ipympl installed). None guesses: ipympl is
     importable, a Jupyter server started the kernel ($JPY_SESSION_NAME, set by JupyterLab),
@@ -63,7 +63,7 @@ def plot_groups(
     ax: Axes | None = None,
     title: str = "",
 ) -> Axes:
-    """Scatter 2D or 3D points coloured by group, with counts in the legend (notebook 05)."""
+    """Scatter 2D or 3D points coloured by group, with counts in the legend (notebook 06)."""
     points = np.asarray(points)
     groups = np.asarray(groups)
     if ax is None:

@@ -1,4 +1,4 @@
-"""A synthetic MovieLens-shaped rating table for timing at ml-1m scale (notebook 06).
+"""A synthetic MovieLens-shaped rating table for timing at ml-1m scale (notebook 07).
 
 The ratings are made up: they exist so that speed can be measured at the size of ml-1m
 (6,040 users, 3,706 rated movies, 1,000,209 ratings) on a machine that does not have it.

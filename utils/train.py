@@ -1,4 +1,5 @@
-"""The training loop every model notebook uses (written out step by step in notebook 03).
+"""The training loop: `train_epoch` (one pass over shuffled minibatches, written out in notebook
+03) and `fit`, which adds learning-rate steps, early stopping, weighting, history and progress.
 
 Batches are drawn by index from tensors that already sit on the device: one `randperm` per
 epoch, then slices of it. There is no per-sample Dataset/DataLoader in the hot path.
@@ -36,7 +37,7 @@ def make_optimizer(
     """Adam (L2 added to the gradient), AdamW (decoupled decay) or SGD with momentum.
 
     bias_wd, if given, is the weight decay of every parameter whose name contains "bias"
-    (notebook 07 leaves the user and item biases undecayed); the others keep `wd`.
+    (notebook 08 leaves the user and item biases undecayed); the others keep `wd`.
     """
     params: list = list(model.parameters())
     if bias_wd is not None:
@@ -91,6 +92,48 @@ def blend_scan(
     ).rename_axis("weight of the first model")
 
 
+def train_epoch(
+    model: nn.Module,
+    train: RatingTensors,
+    opt: torch.optim.Optimizer,
+    batch_size: int,
+    generator: torch.Generator,
+    loss_fn: LossFn = F.mse_loss,
+    sample_weights: torch.Tensor | None = None,
+) -> tuple[float, float]:
+    """One pass over shuffled minibatches; returns the mean data loss and the mean penalty.
+
+    If the model has a `regularization(user_idx, item_idx)` method, its value is added to each
+    step's loss. sample_weights (one per training rating) turn the loss into a weighted MSE.
+    """
+    model.train()
+    regularization = getattr(model, "regularization", None)
+    order = torch.randperm(len(train), generator=generator).to(train.ratings.device)
+    # Sums stay on the device so that a GPU is not synchronised once per batch.
+    loss_sum = torch.zeros((), device=train.ratings.device)
+    penalty_sum = torch.zeros((), device=train.ratings.device)
+    for start in range(0, len(train), batch_size):
+        rows = order[start : start + batch_size]
+        batch = train.subset(rows)
+        predictions = model(batch.user_idx, batch.item_idx)  # (B,)
+        if sample_weights is None:
+            loss = loss_fn(predictions, batch.ratings)
+        else:
+            weights = sample_weights.index_select(0, rows)
+            loss = (weights * (predictions - batch.ratings).pow(2)).mean()
+        penalty = (
+            regularization(batch.user_idx, batch.item_idx)
+            if regularization is not None
+            else torch.zeros((), device=loss.device)
+        )
+        opt.zero_grad(set_to_none=True)
+        (loss + penalty).backward()
+        opt.step()
+        loss_sum += loss.detach() * len(batch)
+        penalty_sum += penalty.detach() * len(batch)
+    return float(loss_sum) / len(train), float(penalty_sum) / len(train)
+
+
 def fit(
     model: nn.Module,
     train: RatingTensors,
@@ -114,7 +157,7 @@ def fit(
 
     batch_size=None trains full batch (one step per epoch). lr_steps maps an epoch number to the
     learning rate used from that epoch on. If the model has a `regularization(user_idx, item_idx)`
-    method, its value is added to each step's loss (notebook 05's gravity term uses this) and
+    method, its value is added to each step's loss (notebook 06's gravity term uses this) and
     its epoch mean is reported as `train_penalty`; `train_loss` is the data loss alone, averaged
     over the epoch's batches while the weights move.
     With `patience`, training stops once `valid` MSE has not improved for that many epochs and
@@ -149,32 +192,9 @@ def fit(
             for group in opt.param_groups:
                 group["lr"] = lr_steps[epoch]
         started = time.perf_counter()
-        model.train()
-        order = torch.randperm(len(train), generator=generator).to(train.ratings.device)
-        # Sums stay on the device so that a GPU is not synchronised once per batch.
-        loss_sum = torch.zeros((), device=train.ratings.device)
-        penalty_sum = torch.zeros((), device=train.ratings.device)
-        for start in range(0, len(train), batch_size):
-            rows = order[start : start + batch_size]
-            batch = train.subset(rows)
-            predictions = model(batch.user_idx, batch.item_idx)
-            if sample_weights is None:
-                loss = loss_fn(predictions, batch.ratings)
-            else:
-                weights = sample_weights.index_select(0, rows)
-                loss = (weights * (predictions - batch.ratings).pow(2)).mean()
-            penalty = (
-                regularization(batch.user_idx, batch.item_idx)
-                if regularization is not None
-                else torch.zeros((), device=loss.device)
-            )
-            opt.zero_grad(set_to_none=True)
-            (loss + penalty).backward()
-            opt.step()
-            loss_sum += loss.detach() * len(batch)
-            penalty_sum += penalty.detach() * len(batch)
-        train_loss = float(loss_sum) / len(train)
-        train_penalty = float(penalty_sum) / len(train)
+        train_loss, train_penalty = train_epoch(
+            model, train, opt, batch_size, generator, loss_fn, sample_weights
+        )
         if not math.isfinite(train_loss + train_penalty):
             bar.close()
             raise FloatingPointError(
