@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import random
+import re
 
 import numpy as np
 import pytest
@@ -13,10 +14,28 @@ from utils.device import environment_report, pick_device, seed_everything
 from utils.progress import progress_bar, progress_enabled
 
 
-def test_pick_device_prefers_an_accelerator() -> None:
-    expected = "cuda" if torch.cuda.is_available() else (
-        "mps" if torch.backends.mps.is_available() else "cpu")
-    assert pick_device().type == expected
+@pytest.mark.parametrize(
+    ("cuda", "mps", "expected"),
+    [(True, True, "cuda"), (True, False, "cuda"), (False, True, "mps"), (False, False, "cpu")],
+)
+def test_pick_device_prefers_an_accelerator(
+    monkeypatch: pytest.MonkeyPatch, cuda: bool, mps: bool, expected: str
+) -> None:
+    monkeypatch.delenv("MF_COURSE_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert pick_device() == torch.device(expected)
+
+
+@pytest.mark.parametrize("setting", ["nonsense", "xpu", "meta", "cuda:x"])
+def test_unusable_device_setting_names_the_variable_and_the_choices(
+    monkeypatch: pytest.MonkeyPatch, setting: str
+) -> None:
+    monkeypatch.setenv("MF_COURSE_DEVICE", setting)
+    expected = (f"MF_COURSE_DEVICE='{setting}' is not a device the course can use: set it to "
+                f"cpu, cuda, cuda:<n> or mps, or unset MF_COURSE_DEVICE")
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        pick_device()
 
 
 def test_pick_device_override(monkeypatch: pytest.MonkeyPatch) -> None:

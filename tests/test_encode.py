@@ -14,6 +14,7 @@ from utils.encode import (
     UNSEEN,
     YEAR_EDGES,
     IdEncoder,
+    RatingTensors,
     backtest_splits,
     encode_split,
     item_features,
@@ -175,3 +176,16 @@ def test_item_features_of_ml_latest_small(ml_latest_small: pd.DataFrame) -> None
     # every film but the few without a year in the title sits in exactly one year bin
     assert features[year_columns].sum(axis=1).isin([0.0, 1.0]).all()
     assert features[year_columns].sum(axis=1).mean() > 0.99
+
+
+@pytest.mark.parametrize("valid_frac", [-0.2, 0.0, 1.0, 1.5])
+def test_random_split_refuses_a_fraction_outside_zero_to_one(valid_frac: float) -> None:
+    ratings = pd.DataFrame({"user_id": range(10), "item_id": range(10)})
+    with pytest.raises(ValueError, match=f"valid_frac .* between 0 and 1 .*not {valid_frac}"):
+        random_split(ratings, valid_frac=valid_frac)
+
+
+def test_rating_tensors_refuse_a_column_shaped_n_by_1() -> None:
+    idx = torch.arange(4)
+    with pytest.raises(ValueError, match=r"shapes \(4,\), \(4,\) and \(4, 1\).*reshape\(-1\)"):
+        RatingTensors(idx, idx, torch.ones(4, 1))

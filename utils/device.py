@@ -13,11 +13,14 @@ import torch
 DEVICE_ENV = "MF_COURSE_DEVICE"
 
 
+ACCEPTED_DEVICES = "cpu, cuda, cuda:<n> or mps"
+
+
 def pick_device(prefer: str | None = None) -> torch.device:
     """CUDA, then Apple MPS, then CPU; `prefer` or $MF_COURSE_DEVICE overrides the choice."""
     choice = prefer or os.environ.get(DEVICE_ENV)
     if choice:
-        device = torch.device(choice)
+        device = _parse_device(choice, "prefer" if prefer else DEVICE_ENV)
         if device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError(f"Device {choice!r} was asked for, but CUDA is not available.")
         if device.type == "mps" and not torch.backends.mps.is_available():
@@ -28,6 +31,19 @@ def pick_device(prefer: str | None = None) -> torch.device:
     if torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _parse_device(choice: str, origin: str) -> torch.device:
+    """A device the course can train on, or an error naming the setting and the accepted values."""
+    try:
+        device = torch.device(choice)
+    except (RuntimeError, ValueError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda", "mps"):
+        unset = f", or unset {DEVICE_ENV} to let the course choose" if origin == DEVICE_ENV else ""
+        raise ValueError(f"{origin}={choice!r} is not a device the course can use: set it to "
+                         f"{ACCEPTED_DEVICES}{unset}.")
+    return device
 
 
 def seed_everything(seed: int) -> torch.Generator:

@@ -159,6 +159,9 @@ def random_split(
     ratings: pd.DataFrame, valid_frac: float = 0.2, seed: int = 42
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A seeded random split, row for row the same as scikit-learn's train_test_split."""
+    if not 0 < valid_frac < 1:
+        raise ValueError(f"valid_frac is the share of ratings held out, between 0 and 1 "
+                         f"(exclusive), not {valid_frac!r}")
     n_valid = int(np.ceil(valid_frac * len(ratings)))
     order = np.random.RandomState(seed).permutation(len(ratings))
     return ratings.iloc[order[n_valid:]].copy(), ratings.iloc[order[:n_valid]].copy()
@@ -171,6 +174,15 @@ class RatingTensors:
     user_idx: torch.Tensor  # (N,) int64
     item_idx: torch.Tensor  # (N,) int64
     ratings: torch.Tensor  # (N,) float32
+
+    def __post_init__(self) -> None:
+        shapes = [tuple(t.shape) for t in (self.user_idx, self.item_idx, self.ratings)]
+        if any(len(shape) != 1 for shape in shapes) or len(set(shapes)) != 1:
+            raise ValueError(
+                f"user_idx, item_idx and ratings must be 1-D tensors of one length (N,), not of "
+                f"shapes {shapes[0]}, {shapes[1]} and {shapes[2]}: flatten a column such as "
+                f"(N, 1) with .reshape(-1)"
+            )
 
     def __len__(self) -> int:
         return len(self.ratings)

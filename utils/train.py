@@ -60,6 +60,8 @@ def predict(
     model: nn.Module, user_idx: torch.Tensor, item_idx: torch.Tensor, batch_size: int = 1 << 18
 ) -> torch.Tensor:
     """Model predictions in eval mode, in chunks; the model's training mode is restored."""
+    _check_batch_size(batch_size)
+    _check_indices(model, user_idx, item_idx)
     was_training = model.training
     model.eval()
     try:
@@ -70,6 +72,33 @@ def predict(
     finally:
         model.train(was_training)
     return torch.cat(chunks) if chunks else torch.empty(0, device=user_idx.device)
+
+
+def _check_indices(model: nn.Module, user_idx: torch.Tensor, item_idx: torch.Tensor) -> None:
+    """Indices must lie inside the model's user and item tables; say which one does not."""
+    if user_idx.shape != item_idx.shape or user_idx.dim() != 1:
+        raise ValueError(f"user_idx and item_idx must be 1-D and of one length, not of shapes "
+                         f"{tuple(user_idx.shape)} and {tuple(item_idx.shape)}")
+    for role, idx in (("user", user_idx), ("item", item_idx)):
+        size = _table_size(model, role)
+        if size is None or len(idx) == 0:
+            continue
+        low, high = int(idx.min()), int(idx.max())
+        if low >= 0 and high < size:
+            continue
+        bad = low if low < 0 else high
+        hint = ("-1 marks an id that training never saw (IdEncoder.encode): drop those rows or "
+                "give them a fallback prediction such as the mean rating" if bad == -1 else
+                "encode ids with the IdEncoder the model was trained with")
+        raise IndexError(f"{role}_idx holds {bad}, but the model has {size} {role}s "
+                         f"(indices 0..{size - 1}): {hint}")
+
+
+def _table_size(model: nn.Module, role: str) -> int | None:
+    """The smallest embedding table whose name mentions `role` ("user" or "item"), if any."""
+    sizes = [module.num_embeddings for name, module in model.named_modules()
+             if isinstance(module, nn.Embedding) and role in name]
+    return min(sizes) if sizes else None
 
 
 def evaluate(model: nn.Module, data: RatingTensors) -> dict[str, float]:
@@ -106,6 +135,7 @@ def train_epoch(
     If the model has a `regularization(user_idx, item_idx)` method, its value is added to each
     step's loss. sample_weights (one per training rating) turn the loss into a weighted MSE.
     """
+    _check_batch_size(batch_size)
     model.train()
     regularization = getattr(model, "regularization", None)
     order = torch.randperm(len(train), generator=generator).to(train.ratings.device)
@@ -132,6 +162,74 @@ def train_epoch(
         loss_sum += loss.detach() * len(batch)
         penalty_sum += penalty.detach() * len(batch)
     return float(loss_sum) / len(train), float(penalty_sum) / len(train)
+
+
+def _check_batch_size(batch_size: int) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a whole number of at least 1 (in fit, None trains "
+                         f"full batch), not {batch_size!r}")
+
+
+def _check_ratings(name: str, data: RatingTensors) -> None:
+    """A set to train or score on must hold ratings, all of them finite numbers."""
+    if len(data) == 0:
+        without = ", or valid=None to train without one" if name == "validation" else ""
+        raise ValueError(f"the {name} set is empty: pass a non-empty one{without}")
+    not_finite = ~torch.isfinite(data.ratings)
+    if not_finite.any():
+        row = int(not_finite.nonzero()[0])
+        raise ValueError(
+            f"the {name} ratings hold {data.ratings[row].item()} at row {row} ("
+            f"{int(not_finite.sum())} such rows): the data is broken, not the learning rate. "
+            f"Drop or fill those ratings before training."
+        )
+
+
+def _check_learning_rates(lr: float, lr_steps: dict[int, float] | None) -> None:
+    """lr and every lr_steps value must be a finite number >= 0, each step at an epoch >= 1."""
+    for epoch in lr_steps or {}:
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1:
+            raise ValueError(f"lr_steps maps epoch numbers (1, 2, ...) to learning rates; "
+                             f"{epoch!r} is not an epoch number")
+    settings = {"lr": lr, **{f"lr_steps[{e}]": v for e, v in (lr_steps or {}).items()}}
+    for where, value in settings.items():
+        if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"{where} must be a finite number of at least 0, not {value!r}")
+
+
+def _check_weights(model: nn.Module) -> None:
+    """Weights that are already NaN or infinite (a diverged model) cannot be trained back."""
+    broken = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
+    if broken:
+        raise ValueError(
+            f"the model's weights ({', '.join(broken)}) are already NaN or infinite, most likely "
+            f"from a run that diverged; training cannot repair them. Re-create the model (and "
+            f"pick a smaller lr) before calling fit again."
+        )
+
+
+def _check_fit_arguments(
+    model: nn.Module,
+    train: RatingTensors,
+    valid: RatingTensors | None,
+    also_evaluate: dict[str, RatingTensors] | None,
+    n_epochs: int,
+    lr: float,
+    lr_steps: dict[int, float] | None,
+    batch_size: int | None,
+) -> None:
+    """Fail before training, with the fix, on arguments that would train wrongly or silently."""
+    _check_ratings("training", train)
+    if valid is not None:
+        _check_ratings("validation", valid)
+    for name, data in (also_evaluate or {}).items():
+        _check_ratings(f"also_evaluate[{name!r}]", data)
+    if isinstance(n_epochs, bool) or not isinstance(n_epochs, int) or n_epochs < 1:
+        raise ValueError(f"n_epochs must be a whole number of at least 1, not {n_epochs!r}")
+    _check_learning_rates(lr, lr_steps)
+    if batch_size is not None:
+        _check_batch_size(batch_size)
+    _check_weights(model)
 
 
 def fit(
@@ -166,13 +264,17 @@ def fit(
     decay of the parameters named "*bias*" (see `make_optimizer`).
     sample_weights (one per training rating, e.g. `utils.encode.recency_weights`) turn the loss
     into the weighted mean of squared errors, and `train_loss` reports that weighted loss.
+    Arguments that cannot train correctly raise ValueError before any step: n_epochs < 1, a
+    batch_size < 1, an empty or non-finite data set, a negative or non-finite lr (or lr_steps
+    value) and a model whose weights are already NaN.
     """
-    if len(train) == 0:
-        raise ValueError("the training set is empty")
+    _check_fit_arguments(model, train, valid, also_evaluate, n_epochs, lr, lr_steps, batch_size)
     if sample_weights is not None:
         if sample_weights.shape != (len(train),):
             raise ValueError(f"give one sample weight per training rating: {len(train)} "
                              f"ratings, weights of shape {tuple(sample_weights.shape)}")
+        if not (torch.isfinite(sample_weights).all() and (sample_weights >= 0).all()):
+            raise ValueError("sample weights must be finite numbers of at least 0")
         if loss_fn is not F.mse_loss:
             raise ValueError("sample_weights weight the squared error; they cannot be "
                              "combined with a custom loss_fn")
