@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -254,3 +255,10 @@ def test_a_diverged_model_must_be_recreated(train) -> None:
 def test_predict_names_an_index_outside_the_model(user_idx, item_idx, message) -> None:
     with pytest.raises(IndexError, match=message):
         predict(_model(), torch.tensor(user_idx), torch.tensor(item_idx))
+
+
+def test_numpy_numbers_from_a_table_row_are_accepted(train) -> None:
+    """Notebooks pass settings read from a DataFrame row, which are numpy scalars."""
+    history = fit(_model(), train, n_epochs=np.int64(2), lr=np.float32(0.05),
+                  batch_size=np.int64(512), lr_steps={np.int64(2): np.float64(0.01)})
+    assert history["lr"].tolist() == pytest.approx([0.05, 0.01])

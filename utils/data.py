@@ -366,7 +366,7 @@ def _check_pace(url: str, received: int, seconds: float, dataset: Dataset) -> No
            f"elsewhere and save it in the data folder.")
     if seconds > DOWNLOAD_DEADLINE_S:
         raise DatasetError(
-            f"Gave up downloading {url} after {seconds:.0f} s (the limit is "
+            f"Gave up downloading {url} after {seconds:.1f} s (the limit is "
             f"{DOWNLOAD_DEADLINE_S:g} s) with only {received:,} bytes received. {fix}"
         )
     if seconds > RATE_GRACE_S and received / seconds < MIN_BYTES_PER_S:

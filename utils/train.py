@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 import time
 from collections.abc import Callable
 
@@ -164,8 +165,13 @@ def train_epoch(
     return float(loss_sum) / len(train), float(penalty_sum) / len(train)
 
 
+def _is_whole(value: object) -> bool:
+    """An int, numpy integer included (a DataFrame row's value), but not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _check_batch_size(batch_size: int) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if not _is_whole(batch_size) or batch_size < 1:
         raise ValueError(f"batch_size must be a whole number of at least 1 (in fit, None trains "
                          f"full batch), not {batch_size!r}")
 
@@ -188,12 +194,12 @@ def _check_ratings(name: str, data: RatingTensors) -> None:
 def _check_learning_rates(lr: float, lr_steps: dict[int, float] | None) -> None:
     """lr and every lr_steps value must be a finite number >= 0, each step at an epoch >= 1."""
     for epoch in lr_steps or {}:
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1:
+        if not _is_whole(epoch) or epoch < 1:
             raise ValueError(f"lr_steps maps epoch numbers (1, 2, ...) to learning rates; "
                              f"{epoch!r} is not an epoch number")
     settings = {"lr": lr, **{f"lr_steps[{e}]": v for e, v in (lr_steps or {}).items()}}
     for where, value in settings.items():
-        if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        if not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
             raise ValueError(f"{where} must be a finite number of at least 0, not {value!r}")
 
 
@@ -224,7 +230,7 @@ def _check_fit_arguments(
         _check_ratings("validation", valid)
     for name, data in (also_evaluate or {}).items():
         _check_ratings(f"also_evaluate[{name!r}]", data)
-    if isinstance(n_epochs, bool) or not isinstance(n_epochs, int) or n_epochs < 1:
+    if not _is_whole(n_epochs) or n_epochs < 1:
         raise ValueError(f"n_epochs must be a whole number of at least 1, not {n_epochs!r}")
     _check_learning_rates(lr, lr_steps)
     if batch_size is not None:
