@@ -8,7 +8,7 @@ import torch
 
 from utils.encode import RatingTensors
 from utils.models import BiasedMF, DotProductMF
-from utils.train import blend_scan, evaluate, fit, make_optimizer, predict
+from utils.train import blend_scan, evaluate, fit, make_optimizer, predict, train_epoch
 
 N_USERS, N_ITEMS = 60, 40
 
@@ -55,6 +55,19 @@ def test_same_seed_same_history(train, valid) -> None:
     runs = [fit(_model(), train, valid, n_epochs=5, lr=0.05, batch_size=128, seed=3)
             for _ in range(2)]
     assert runs[0].drop(columns="seconds").equals(runs[1].drop(columns="seconds"))
+
+
+def test_fit_is_train_epoch_then_evaluate(train, valid) -> None:
+    """Notebook 03 relies on this: its loop of train_epoch + evaluate gives fit's history."""
+    history = fit(_model(), train, valid, n_epochs=3, lr=0.05, optimizer="sgd", batch_size=128,
+                  seed=5)
+    model = _model()
+    opt = make_optimizer(model, "sgd", lr=0.05, wd=0.0)
+    generator = torch.Generator().manual_seed(5)
+    for epoch in (1, 2, 3):
+        loss, penalty = train_epoch(model, train, opt, 128, generator)
+        assert (loss, penalty) == (history.loc[epoch, "train_loss"], 0.0)
+        assert evaluate(model, valid)["mse"] == history.loc[epoch, "valid_mse"]
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
