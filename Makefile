@@ -1,6 +1,7 @@
 # The two commands of the course:
 #   make lab   creates/reuses .venv, installs the pinned requirements, opens JupyterLab
-#   make test  the same set-up, then the unit tests and every notebook under nbval
+#   make test  the same set-up, then the unit tests and every notebook under nbval, whose
+#              stored outputs must match a fresh run
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -22,8 +23,10 @@ $(STAMP): requirements.txt constraints.txt bench/requirements.txt pyproject.toml
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# nbval in strict mode: every stored text output must match a fresh run, apart from what
+# tests/nbval_sanitize.cfg masks (timings, addresses, thread count); images are not compared.
 test: $(STAMP)
-	MF_COURSE_PROGRESS=0 $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env \
+	MF_COURSE_PROGRESS=0 $(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env \
 		--nbval-cell-timeout=600 --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 lint: $(STAMP)
