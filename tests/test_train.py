@@ -71,6 +71,19 @@ def test_same_seed_same_history(train, valid) -> None:
     assert not run(seed=3, global_seed=1).equals(run(seed=4, global_seed=1))
 
 
+def test_fit_is_train_epoch_then_evaluate(train, valid) -> None:
+    """Notebook 03 relies on this: its loop of train_epoch + evaluate gives fit's history."""
+    history = fit(_model(), train, valid, n_epochs=3, lr=0.05, optimizer="sgd", batch_size=128,
+                  seed=5)
+    model = _model()
+    opt = make_optimizer(model, "sgd", lr=0.05, wd=0.0)
+    generator = torch.Generator().manual_seed(5)
+    for epoch in (1, 2, 3):
+        loss, penalty = train_epoch(model, train, opt, 128, generator)
+        assert (loss, penalty) == (history.loc[epoch, "train_loss"], 0.0)
+        assert evaluate(model, valid)["mse"] == history.loc[epoch, "valid_mse"]
+
+
 @pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
 def test_every_optimizer_runs(train, valid, optimizer) -> None:
     history = fit(_model(), train, valid, n_epochs=3, lr=0.01, optimizer=optimizer, batch_size=64)

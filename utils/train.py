@@ -138,26 +138,25 @@ def train_epoch(
     """
     _check_batch_size(batch_size)
     model.train()
+    device = train.ratings.device
     regularization = getattr(model, "regularization", None)
-    order = torch.randperm(len(train), generator=generator).to(train.ratings.device)
-    # Sums stay on the device so that a GPU is not synchronised once per batch.
-    loss_sum = torch.zeros((), device=train.ratings.device)
-    penalty_sum = torch.zeros((), device=train.ratings.device)
+    no_penalty = torch.zeros((), device=device)
+    order = torch.randperm(len(train), generator=generator).to(device)  # (N,)
+    # The sums stay on the device so that a GPU is not synchronised once per batch.
+    loss_sum = torch.zeros((), device=device)
+    penalty_sum = torch.zeros((), device=device)
     for start in range(0, len(train), batch_size):
-        rows = order[start : start + batch_size]
+        rows = order[start : start + batch_size]  # (B,)
         batch = train.subset(rows)
+        opt.zero_grad(set_to_none=True)
         predictions = model(batch.user_idx, batch.item_idx)  # (B,)
         if sample_weights is None:
             loss = loss_fn(predictions, batch.ratings)
         else:
-            weights = sample_weights.index_select(0, rows)
+            weights = sample_weights.index_select(0, rows)  # (B,)
             loss = (weights * (predictions - batch.ratings).pow(2)).mean()
-        penalty = (
-            regularization(batch.user_idx, batch.item_idx)
-            if regularization is not None
-            else torch.zeros((), device=loss.device)
-        )
-        opt.zero_grad(set_to_none=True)
+        penalty = (no_penalty if regularization is None
+                   else regularization(batch.user_idx, batch.item_idx))
         (loss + penalty).backward()
         opt.step()
         loss_sum += loss.detach() * len(batch)
