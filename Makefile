@@ -1,13 +1,14 @@
 # The two commands of the course:
 #   make lab   creates/reuses .venv, installs the pinned requirements, opens JupyterLab
 #   make test  the same set-up, then the unit tests and every notebook under nbval
+#   make student  the student edition (solutions and self-check answers removed) in student/
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MIN_PYTHON := (3, 11)  # numpy, pandas and scipy at their pinned versions need 3.11
 
-.PHONY: lab test lint notebooks lock clean-venv
+.PHONY: lab test lint notebooks student lock clean-venv
 
 $(STAMP): requirements.txt constraints.txt bench/requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,8 +23,9 @@ $(STAMP): requirements.txt constraints.txt bench/requirements.txt pyproject.toml
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# The worked solutions run with strict checks: a solution that no longer passes its check fails.
 test: $(STAMP)
-	MF_COURSE_PROGRESS=0 $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env \
+	MF_COURSE_PROGRESS=0 MF_COURSE_STRICT_CHECKS=1 $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=600 --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 lint: $(STAMP)
@@ -32,6 +34,11 @@ lint: $(STAMP)
 # Re-execute every notebook top to bottom and store its outputs (what students read on GitHub).
 notebooks: $(STAMP)
 	$(BIN)/python tools/run_notebooks.py notebooks/*.ipynb
+
+# The student edition: nbgrader generate_assignment with nbgrader_config.py (TEACHING.md).
+student: $(STAMP)
+	$(BIN)/python -m nbgrader generate_assignment notebooks --no-db --force
+	@echo "student edition written to student/notebooks/"
 
 # After changing a pin in requirements.txt: re-install, then record every package it pulled in.
 # torch stays out: its pin lives in requirements.txt and the local +cpu/+cuXXX tag varies.
