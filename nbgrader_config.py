@@ -34,3 +34,6 @@ c.GenerateAssignment.preprocessors = [
 ]
 # A placeholder that runs: the answer variable keeps its None, and the check says so.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE"}
+
+# Autograding runs whole lessons: a cell may train for tens of seconds on a busy machine.
+c.Execute.timeout = 600

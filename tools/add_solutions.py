@@ -255,6 +255,7 @@ import copy
 
 import matplotlib.pyplot as plt
 
+
 def toy_losses(lr: float, n_steps: int = 10) -> list[float]:
     users, items = copy.deepcopy(user_emb), copy.deepcopy(item_emb)  # the same start each time
     step_optimizer = torch.optim.SGD([*users.parameters(), *items.parameters()], lr=lr)
@@ -273,7 +274,7 @@ fig, ax = plt.subplots(figsize=(6, 3))
 for lr, losses in curves.items():
     ax.plot(losses, marker="o", label=f"lr {lr}")
 ax.set(yscale="log", ylim=(1e-3, 1e3), xlabel="step", ylabel="toy MSE")
-ax.legend()
+ax.legend(loc="upper right")
 plt.show()
 for lr, losses in curves.items():
     # NaN compares as "not lower" too: a diverged run counts as rising
