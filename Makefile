@@ -2,13 +2,14 @@
 #   make lab   creates/reuses .venv, installs the pinned requirements, opens JupyterLab
 #   make test  the same set-up, then the unit tests and every notebook under nbval, whose
 #              stored outputs must match a fresh run
+#   make student  the student edition (solutions and self-check answers removed) in student/
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MIN_PYTHON := (3, 11)  # numpy, pandas and scipy at their pinned versions need 3.11
 
-.PHONY: lab test lint notebooks lock clean-venv
+.PHONY: lab test lint notebooks student lock clean-venv
 
 $(STAMP): requirements.txt constraints.txt bench/requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,8 +28,10 @@ lab: $(STAMP)
 # tests/nbval_sanitize.cfg masks (timings, addresses, thread count); images are not compared.
 # One CPU thread here and in `make notebooks`: sums over many threads are split differently on
 # machines with more cores, which can move the last printed digit of a stored number.
+# The worked solutions run with strict checks: a solution that no longer passes its check fails.
 test: $(STAMP)
-	OMP_NUM_THREADS=1 MF_COURSE_PROGRESS=0 $(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env \
+	OMP_NUM_THREADS=1 MF_COURSE_PROGRESS=0 MF_COURSE_STRICT_CHECKS=1 $(BIN)/python -m pytest \
+		tests notebooks --nbval --nbval-current-env \
 		--nbval-cell-timeout=600 --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 lint: $(STAMP)
@@ -37,6 +40,11 @@ lint: $(STAMP)
 # Re-execute every notebook top to bottom and store its outputs (what students read on GitHub).
 notebooks: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python tools/run_notebooks.py notebooks/*.ipynb
+
+# The student edition: nbgrader generate_assignment with nbgrader_config.py (TEACHING.md).
+student: $(STAMP)
+	$(BIN)/python -m nbgrader generate_assignment notebooks --no-db --force
+	@echo "student edition written to student/notebooks/"
 
 # After changing a pin in requirements.txt: re-install, then record every package it pulled in.
 # torch stays out: its pin lives in requirements.txt and the local +cpu/+cuXXX tag varies.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -55,3 +56,48 @@ def test_lesson_shape(path: Path) -> None:
     assert "## Summary" in markdown and "## Exercises" in markdown
     tagged = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1, f"{path.name}: one parameters cell of UPPER_CASE knobs"
+
+
+# The lessons converted to the instructor-kit format (TEACHING.md, tools/add_solutions.py): each
+# exercise has a worked solution, checks where an answer can be checked, and a self-check. The
+# rule below applies to these lessons only; the others are converted next and added here.
+WITH_SOLUTIONS = ["01_data_encoding.ipynb", "02_embeddings_debug.ipynb"]
+
+
+def _is_solution(cell: nbformat.NotebookNode) -> bool:
+    return bool(cell.metadata.get("nbgrader", {}).get("solution"))
+
+
+def test_the_list_of_converted_lessons_is_true() -> None:
+    converted = [p.name for p in NOTEBOOKS
+                 if any(_is_solution(c) for c in nbformat.read(p, as_version=4).cells)]
+    assert converted == WITH_SOLUTIONS
+
+
+@pytest.mark.parametrize("name", WITH_SOLUTIONS)
+def test_every_exercise_has_a_solution_and_the_lesson_a_self_check(name: str) -> None:
+    cells = nbformat.read(NOTEBOOKS[0].parent / name, as_version=4).cells
+    exercises = next(c.source for c in cells if "## Exercises" in c.source)
+    listed = re.findall(r"^(\d+)\. ", exercises.split("## Exercises")[1], flags=re.MULTILINE)
+    for number in listed:
+        header = next((i for i, c in enumerate(cells)
+                       if c.source.startswith(f"### Exercise {number}\n")), None)
+        assert header is not None, f"{name}: exercise {number} has no '### Exercise' cell"
+        following = cells[header + 1:header + 4]
+        assert any(c.cell_type == "code" and _is_solution(c) for c in following), (
+            f"{name}: exercise {number} has no solution code cell")
+        assert any(c.cell_type == "markdown" and _is_solution(c) for c in following), (
+            f"{name}: exercise {number} has no prose answer")
+    self_check = [c.source for c in cells if c.source.startswith("## Self-check")]
+    assert len(self_check) == 1, f"{name}: one '## Self-check' cell at the end"
+    assert 5 <= len(re.findall(r"^\d+\. ", self_check[0], flags=re.MULTILINE)) <= 10
+    assert any("instructor-only" in c.metadata.get("tags", []) for c in cells), (
+        f"{name}: the self-check answers go in a cell tagged instructor-only")
+
+
+@pytest.mark.parametrize("name", WITH_SOLUTIONS)
+def test_stored_solutions_pass_their_checks(name: str) -> None:
+    cells = nbformat.read(NOTEBOOKS[0].parent / name, as_version=4).cells
+    for cell in [c for c in cells if "check" in c.metadata.get("tags", [])]:
+        printed = "".join(o.get("text", "") for o in cell.outputs)
+        assert ": correct: " in printed, f"{name}: {cell.source!r} printed {printed!r}"

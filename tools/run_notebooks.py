@@ -3,9 +3,11 @@
     python tools/run_notebooks.py notebooks/03_basic_mf.ipynb [...]
 
 Runs each notebook with the current environment's kernel from the notebooks/ folder, with
-progress bars off (MF_COURSE_PROGRESS=0) so that stored outputs stay clean, then strips the
-metadata that nbstripout removes (keeping outputs and execution counts) and prints how long
-each notebook took. A cell tagged `raises-exception` may fail; any other error stops the run.
+progress bars off (MF_COURSE_PROGRESS=0) so that stored outputs stay clean and exercise
+checks strict (MF_COURSE_STRICT_CHECKS=1: a worked solution that fails its check stops the run),
+then strips the metadata that nbstripout removes (keeping outputs and execution counts) and
+prints how long each notebook took. A cell tagged `raises-exception` may fail; any other error
+stops the run.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ def run(path: Path) -> float:
     """Execute one notebook in place and return its wall-clock seconds."""
     notebook = nbformat.read(path, as_version=4)
     os.environ["MF_COURSE_PROGRESS"] = "0"
+    os.environ["MF_COURSE_STRICT_CHECKS"] = "1"
     client = NotebookClient(
         notebook,
         timeout=900,

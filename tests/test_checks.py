@@ -1,0 +1,80 @@
+"""Exercise checks: unanswered, right and wrong answers, and strict mode for grading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from utils.checks import STRICT_ENV, check_exercise
+
+
+@pytest.fixture(scope="module")
+def data_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One private cache for the module, so the archives are unpacked once."""
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture(autouse=True)
+def _offline(mirror: Path, data_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOVIELENS_MIRROR", str(mirror))
+    monkeypatch.setenv("MF_COURSE_DATA", str(data_folder))
+    monkeypatch.delenv(STRICT_ENV, raising=False)
+
+
+def _verdict(capsys: pytest.CaptureFixture[str], *args, **kwargs) -> str:
+    check_exercise(*args, **kwargs)
+    return capsys.readouterr().out
+
+
+def test_unanswered_reports_and_does_not_raise(capsys: pytest.CaptureFixture[str]) -> None:
+    assert "01.2: not yet answered" in _verdict(capsys, "01.2", None)
+
+
+def test_strict_mode_raises_for_unanswered_and_wrong(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(STRICT_ENV, "1")
+    with pytest.raises(AssertionError, match="not yet answered"):
+        check_exercise("01.2", None)
+    with pytest.raises(AssertionError, match="not yet right"):
+        check_exercise("02.1", (6,))
+
+
+def test_unknown_exercise_names_the_known_ones() -> None:
+    with pytest.raises(KeyError, match="01.1"):
+        check_exercise("99.9", 1)
+
+
+def test_rows_kept_by_quantile(capsys: pytest.CaptureFixture[str]) -> None:
+    assert "not yet right: give a dict" in _verdict(capsys, "01.1", {0.7: 1})
+    assert "every validation row" in _verdict(capsys, "01.1", {0.7: 30_251, 0.9: 10_084})
+    assert "are off" in _verdict(capsys, "01.1", {0.7: 1_000, 0.9: 1_000})
+    assert "correct" in _verdict(capsys, "01.1", {0.7: 1_344, 0.8: 1_311, 0.9: 1_290})
+
+
+def test_fallback_rmse(capsys: pytest.CaptureFixture[str]) -> None:
+    assert "one number" in _verdict(capsys, "01.2", "about one")
+    assert "no single number" in _verdict(capsys, "01.2", 0.9)
+    assert "does better" in _verdict(capsys, "01.2", 1.2)  # e.g. predicting 3 stars
+    assert ": correct" in _verdict(capsys, "01.2", 1.0756)
+
+
+def test_sparsity_100k(capsys: pytest.CaptureFixture[str]) -> None:
+    assert "fraction" in _verdict(capsys, "01.3", 93.7)
+    assert "compare with" in _verdict(capsys, "01.3", 0.983)
+    assert ": correct" in _verdict(capsys, "01.3", 0.937)
+
+
+def test_summed_shape(capsys: pytest.CaptureFixture[str]) -> None:
+    assert "as a tuple" in _verdict(capsys, "02.1", "3")
+    assert "batch dimension" in _verdict(capsys, "02.1", (6,))
+    assert ": correct" in _verdict(capsys, "02.1", torch.Size([3]))
+
+
+def test_einsum_predictions(capsys: pytest.CaptureFixture[str]) -> None:
+    users, items = torch.randn(6, 3), torch.randn(6, 3)
+    context = {"user_vecs": users, "item_vecs": items}
+    assert "shape (6, 6)" in _verdict(capsys, "02.2", users @ items.T, **context)
+    assert "values differ" in _verdict(capsys, "02.2", (users * items).sum(1) + 1, **context)
+    assert ": correct" in _verdict(capsys, "02.2", torch.einsum("bk,bk->b", users, items),
+                                   **context)

@@ -1,0 +1,128 @@
+"""Checks for the exercises: right or wrong and why, without printing the answer (every notebook).
+
+A check cell calls `check_exercise("01.2", my_answer)`. An answer still `None` reports "not yet
+answered" instead of failing, so a student edition runs top to bottom before anything is solved.
+With `MF_COURSE_STRICT_CHECKS=1` a check that is not passed raises `AssertionError`: the course's
+tests run the worked solutions that way, and nbgrader's autograder scores check cells that way.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from utils.data import load_ratings
+from utils.encode import encode_split, time_split
+
+STRICT_ENV = "MF_COURSE_STRICT_CHECKS"
+
+# A check returns (passed, why); `why` explains without giving the expected value away.
+Check = Callable[..., tuple[bool, str]]
+_CHECKS: dict[str, Check] = {}
+
+
+def _register(key: str) -> Callable[[Check], Check]:
+    def decorate(check: Check) -> Check:
+        _CHECKS[key] = check
+        return check
+
+    return decorate
+
+
+def check_exercise(key: str, answer: Any, **context: Any) -> None:
+    """Print whether `answer` solves exercise `key` ("NN.M"), and why; see the module docstring."""
+    if key not in _CHECKS:
+        raise KeyError(f"no check for exercise {key!r}; the checks are {sorted(_CHECKS)}")
+    if answer is None:
+        passed, message = False, "not yet answered: write your answer in the cell above, run it"
+    else:
+        passed, why = _CHECKS[key](answer, **context)
+        message = ("correct: " if passed else "not yet right: ") + why
+    print(f"Exercise {key}: {message}")
+    if not passed and os.environ.get(STRICT_ENV) == "1":
+        raise AssertionError(f"exercise {key}: {message}")
+
+
+def _number(answer: Any) -> float | None:
+    try:
+        return float(answer)
+    except (TypeError, ValueError):
+        return None
+
+
+@_register("01.1")
+def _rows_kept_by_quantile(answer: Any, dataset: str = "ml-latest-small") -> tuple[bool, str]:
+    if not isinstance(answer, dict) or not {0.7, 0.9} <= set(answer):
+        return False, "give a dict {quantile: validation rows kept} with the keys 0.7 and 0.9"
+    ratings = load_ratings(dataset)
+    for quantile in (0.7, 0.9):
+        train, valid = time_split(ratings, quantile)
+        kept = len(encode_split(train, valid).valid)
+        if answer[quantile] == len(valid):
+            return False, (f"for {quantile} you gave every validation row; count only the rows "
+                           "whose user and film both appear in training")
+        if answer[quantile] != kept:
+            return False, f"the rows kept for VALID_QUANTILE = {quantile} are off"
+    return True, "the number of rows kept barely moves while the validation period shrinks"
+
+
+@_register("01.2")
+def _fallback_rmse(
+    answer: Any, dataset: str = "ml-latest-small", quantile: float = 0.8
+) -> tuple[bool, str]:
+    rmse = _number(answer)
+    if rmse is None:
+        return False, f"give the RMSE as one number, not {type(answer).__name__}"
+    ratings = load_ratings(dataset)
+    train, valid = time_split(ratings, quantile)
+    seen = valid["user_id"].isin(train["user_id"]) & valid["item_id"].isin(train["item_id"])
+    dropped = valid.loc[~seen, "rating"].to_numpy(np.float64)
+    best_constant = dropped.std()  # the RMSE of the dropped rows' own mean: no constant beats it
+    from_training = np.sqrt(np.mean((dropped - train["rating"].mean()) ** 2))
+    if rmse < best_constant - 1e-4:
+        return False, ("no single number reaches an RMSE this low on those rows: did you score "
+                       "all validation rows, or use more than one number?")
+    if abs(rmse - from_training) > 0.01:
+        return False, ("a single number learned from the training ratings does better: which "
+                       "number minimises the squared error on the data you can see?")
+    return True, "about a star off on average, far worse than a model that knows the user"
+
+
+@_register("01.3")
+def _sparsity_100k(answer: Any) -> tuple[bool, str]:
+    sparsity = _number(answer)
+    if sparsity is None or not 0 <= sparsity <= 1:
+        return False, "give the sparsity as a fraction between 0 and 1 (0.5, not 50 %)"
+    ratings = load_ratings("ml-100k")
+    cells = ratings["user_id"].nunique() * ratings["item_id"].nunique()
+    if abs(sparsity - (1 - len(ratings) / cells)) > 5e-4:
+        return False, "compare with 1 − ratings / (users × films) for ml-100k"
+    return True, "ml-100k is denser: fewer films, and every user rated at least 20 of them"
+
+
+@_register("02.1")
+def _summed_over_batch_shape(answer: Any, n_factors: int = 3) -> tuple[bool, str]:
+    if not isinstance(answer, tuple | torch.Size):
+        return False, "give the shape as a tuple, e.g. tuple(tensor.shape)"
+    if tuple(answer) != (n_factors,):
+        return False, "summing over dim=0 removes the batch dimension, not the factor one"
+    return True, "one number per factor: the ratings of the batch were added together"
+
+
+@_register("02.2")
+def _einsum_predictions(
+    answer: Any, user_vecs: torch.Tensor, item_vecs: torch.Tensor
+) -> tuple[bool, str]:
+    if not isinstance(answer, torch.Tensor):
+        return False, f"give the predictions as a tensor, not {type(answer).__name__}"
+    expected = (user_vecs * item_vecs).sum(dim=1)
+    if answer.shape != expected.shape:
+        return False, (f"shape {tuple(answer.shape)}, expected one prediction per rating "
+                       f"{tuple(expected.shape)}: which index may appear in the output?")
+    if not torch.allclose(answer, expected, atol=1e-6):
+        return False, "the right shape, but the values differ from the row-wise dot products"
+    return True, "the subscripts say it all: multiply along k, keep b"
