@@ -18,6 +18,7 @@ from utils.encode import (
     backtest_splits,
     encode_split,
     item_features,
+    later_ratings_split,
     random_split,
     recency_weights,
     release_years,
@@ -189,3 +190,30 @@ def test_rating_tensors_refuse_a_column_shaped_n_by_1() -> None:
     idx = torch.arange(4)
     with pytest.raises(ValueError, match=r"shapes \(4,\), \(4,\) and \(4, 1\).*reshape\(-1\)"):
         RatingTensors(idx, idx, torch.ones(4, 1))
+
+
+def test_later_ratings_split_keeps_each_users_latest_ratings() -> None:
+    ratings = pd.DataFrame({
+        "user_id": [1] * 10 + [2] * 5 + [3] * 3,
+        "item_id": np.arange(18),
+        "rating": np.ones(18),
+        "timestamp": np.r_[np.arange(10)[::-1], np.arange(5), np.arange(3)],
+    })
+    train, valid = later_ratings_split(ratings, valid_frac=0.2)
+    assert len(train) + len(valid) == len(ratings)
+    assert valid.groupby("user_id").size().to_dict() == {1: 2, 2: 1}  # user 3: too few ratings
+    latest_train = train.groupby("user_id")["timestamp"].max()
+    earliest_valid = valid.groupby("user_id")["timestamp"].min()
+    assert (latest_train.loc[earliest_valid.index] < earliest_valid).all()
+
+
+def test_later_ratings_split_of_ml_latest_small(ml_latest_small: pd.DataFrame) -> None:
+    train, valid = later_ratings_split(ml_latest_small, 0.2)
+    assert valid["user_id"].nunique() == ml_latest_small["user_id"].nunique() == 610
+    assert len(valid) == pytest.approx(0.2 * len(ml_latest_small), rel=0.02)
+
+
+@pytest.mark.parametrize("valid_frac", [0.0, 1.0, -0.1])
+def test_later_ratings_split_refuses_a_fraction_outside_0_1(valid_frac: float) -> None:
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        later_ratings_split(pd.DataFrame(columns=["user_id", "timestamp"]), valid_frac)

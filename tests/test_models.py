@@ -273,3 +273,30 @@ def test_hybrid_mf_predicts_an_unrated_item_from_its_genre() -> None:
     # the genre's bias shares the +2 with items 1 and 2's own biases, hence not the full 5
     assert predictions["hybrid"] > 3.6
     assert predictions["plain"] == pytest.approx(3.0, abs=0.3)  # knows nothing of item 0
+
+
+def test_hybrid_mf_with_new_items_scores_them_from_their_features() -> None:
+    torch.manual_seed(0)
+    model = HybridMF(3, 6, 2, _genre_features(), global_mean=0.5, y_range=(0.0, 5.5))
+    torch.nn.init.normal_(model.feature_factors)
+    torch.nn.init.normal_(model.feature_bias)
+    torch.nn.init.normal_(model.item_bias.weight)
+    new_features = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+    grown = model.with_new_items(new_features)
+    users, old_items = torch.tensor([0, 1, 2]), torch.tensor([0, 2, 5])
+    assert torch.equal(grown(users, old_items), model(users, old_items))
+    assert grown.item_emb.weight.shape == (8, 2) and model.item_emb.weight.shape == (6, 2)
+    # A new item is its features' part alone: the same as an old item with its own part zeroed.
+    twin = HybridMF(3, 6, 2, _genre_features(), global_mean=0.5, y_range=(0.0, 5.5))
+    twin.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        twin.item_emb.weight[2].zero_()
+        twin.item_bias.weight[2].zero_()
+    new_items = torch.tensor([6, 6, 6])  # item 2 and new item 0 both have genres A and C
+    assert torch.allclose(grown(users, new_items), twin(users, torch.tensor([2, 2, 2])))
+
+
+def test_hybrid_mf_with_new_items_refuses_the_wrong_number_of_features() -> None:
+    model = HybridMF(3, 6, 2, _genre_features())
+    with pytest.raises(ValueError, match="one row of 3 features"):
+        model.with_new_items(torch.ones(2, 4))

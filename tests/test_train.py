@@ -13,7 +13,15 @@ import torch
 
 from utils.encode import RatingTensors
 from utils.models import BiasedMF, DotProductMF
-from utils.train import blend_scan, evaluate, fit, make_optimizer, predict, train_epoch
+from utils.train import (
+    blend_scan,
+    evaluate,
+    fit,
+    fold_in,
+    make_optimizer,
+    predict,
+    train_epoch,
+)
 
 N_USERS, N_ITEMS = 60, 40
 
@@ -275,3 +283,52 @@ def test_numpy_numbers_from_a_table_row_are_accepted(train) -> None:
     history = fit(_model(), train, n_epochs=np.int64(2), lr=np.float32(0.05),
                   batch_size=np.int64(512), lr_steps={np.int64(2): np.float64(0.01)})
     assert history["lr"].tolist() == pytest.approx([0.05, 0.01])
+
+
+def _trained_biased_mf(train: RatingTensors) -> BiasedMF:
+    model = _model()
+    fit(model, train, n_epochs=60, lr=0.05, batch_size=256)
+    return model
+
+
+def test_fold_in_recovers_held_out_users_and_freezes_the_items(train) -> None:
+    model = _trained_biased_mf(train)
+    item_weights = model.item_emb.weight.detach().clone()
+    # Ten known users' ratings, renumbered 0..9 as if they were new.
+    rows = torch.nonzero(train.user_idx < 10).squeeze(1)
+    new = RatingTensors(train.user_idx[rows], train.item_idx[rows], train.ratings[rows])
+    folded = fold_in(model, new, n_new_users=10, l2=1.0, n_steps=200)
+    assert folded.user_emb.weight.shape == (10, 4)
+    assert torch.equal(folded.item_emb.weight, item_weights)
+    assert torch.equal(model.item_emb.weight, item_weights)  # the original is untouched
+    average_user = fold_in(model, new, n_new_users=10, n_steps=0)
+    assert evaluate(folded, new)["rmse"] < 0.5 * evaluate(average_user, new)["rmse"]
+
+
+def test_fold_in_with_zero_steps_is_the_average_user(train) -> None:
+    model = _trained_biased_mf(train)
+    new = RatingTensors(torch.tensor([0, 1]), torch.tensor([3, 5]), torch.tensor([4.0, 2.0]))
+    folded = fold_in(model, new, n_new_users=2, n_steps=0)
+    expected = model.global_mean + model.item_bias.weight[[3, 5], 0]
+    assert torch.allclose(predict(folded, new.user_idx, new.item_idx), expected)
+
+
+def test_fold_in_shrinks_users_with_few_ratings_more(train) -> None:
+    model = _trained_biased_mf(train)
+    # User 0 rates item 3 once, user 1 rates it ten times, both 5 stars.
+    new = RatingTensors(torch.tensor([0] + [1] * 10), torch.full((11,), 3),
+                        torch.full((11,), 5.0))
+    folded = fold_in(model, new, n_new_users=2, l2=5.0, n_steps=300)
+    one, ten = predict(folded, torch.tensor([0, 1]), torch.tensor([3, 3])).tolist()
+    assert one < ten <= 5.05
+
+
+def test_fold_in_refuses_bad_input(train) -> None:
+    model = _trained_biased_mf(train)
+    new = RatingTensors(torch.tensor([0, 2]), torch.tensor([3, 5]), torch.tensor([4.0, 2.0]))
+    with pytest.raises(ValueError, match="0..1"):
+        fold_in(model, new, n_new_users=2)
+    with pytest.raises(ValueError, match="no ratings"):
+        fold_in(model, RatingTensors(*(torch.empty(0),) * 3), n_new_users=2)
+    with pytest.raises(TypeError, match="user_emb"):
+        fold_in(torch.nn.Linear(2, 1), new, n_new_users=3)

@@ -79,10 +79,28 @@ def encode_split(train: pd.DataFrame, valid: pd.DataFrame) -> EncodedSplit:
 
 
 def time_split(ratings: pd.DataFrame, quantile: float = 0.8) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train on ratings before the timestamp quantile, validate on the rest (seed 000's split)."""
+    """Train on ratings before the timestamp quantile, validate on the rest (notebook 01)."""
     cutoff = np.quantile(ratings["timestamp"].to_numpy(), quantile)
     before = ratings["timestamp"] < cutoff
     return ratings[before].copy(), ratings[~before].copy()
+
+
+def later_ratings_split(
+    ratings: pd.DataFrame, valid_frac: float = 0.2
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each user's latest `valid_frac` of ratings validate, the earlier ones train (notebook 05).
+
+    Every user with at least 1 / valid_frac ratings is in the validation set, so a score averages
+    over many users; ties in time keep the order of `ratings`. Unlike `time_split` this is not
+    one clock for everyone: other users' later ratings stay in training.
+    """
+    if not 0 < valid_frac < 1:
+        raise ValueError(f"valid_frac must lie strictly between 0 and 1, not {valid_frac}")
+    ordered = ratings.sort_values(["user_id", "timestamp"], kind="stable")
+    position = ordered.groupby("user_id").cumcount().to_numpy()
+    n_of_user = ordered.groupby("user_id")["user_id"].transform("size").to_numpy()
+    later = position >= n_of_user - np.floor(valid_frac * n_of_user)
+    return ordered[~later].copy(), ordered[later].copy()
 
 
 def backtest_splits(
@@ -121,7 +139,7 @@ def release_years(titles: pd.Series) -> pd.Series:
 def item_features(
     movies: pd.DataFrame, items: IdEncoder, year_edges: tuple[int, ...] | None = YEAR_EDGES
 ) -> pd.DataFrame:
-    """One 0/1 row per encoded item: a column per genre and per release-year bin (notebook 04).
+    """One 0/1 row per encoded item: a column per genre and per release-year bin (notebook 05).
 
     Rows follow the item indices of `items`; the year bins are cut at `year_edges` (a film
     released in an edge year opens the next bin), and a title without a year gets no year bin.

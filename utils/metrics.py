@@ -1,5 +1,5 @@
 """Error metrics for rating prediction (notebook 03 onwards), a bootstrap of their spread
-(notebook 04) and, from notebook 08, classification scores on rounded ratings and top-k ranking
+(notebook 05) and, from notebook 08, classification scores on rounded ratings and top-k ranking
 metrics."""
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def bootstrap_by_group(
 
     Pass squared errors for the spread of an MSE, or the difference of two models' squared
     errors for the spread of a gain. Resampling users rather than ratings keeps together the
-    ratings of one user, which share that user's errors (notebook 04).
+    ratings of one user, which share that user's errors (notebook 05).
     """
     values = np.asarray(values, dtype=np.float64).ravel()
     _, group_of_row = np.unique(np.asarray(groups).ravel(), return_inverse=True)

@@ -6,6 +6,7 @@ asks of a model.
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -56,9 +57,9 @@ class DotProductMF(nn.Module):
 class BiasedMF(DotProductMF):
     """MF with user and item biases, a global offset and an optional sigmoid range.
 
-    Taught in notebook 04 (biases, offset) and notebook 08 (every switch: init, biases,
-    sigmoid range). `global_mean` is the fixed offset (the training mean); `y_range=(low, high)`
-    squashes the output with low + (high - low) * sigmoid(x).
+    Taught in notebook 04 (biases, offset, a first look at the sigmoid range) and notebook 08
+    (every switch: init, biases, sigmoid range). `global_mean` is the fixed offset (the training
+    mean); `y_range=(low, high)` squashes the output with low + (high - low) * sigmoid(x).
     """
 
     def __init__(
@@ -100,7 +101,7 @@ class BiasedMF(DotProductMF):
 class HybridMF(BiasedMF):
     """BiasedMF whose items also draw on their features, such as genres and release year.
 
-    Taught in notebook 04. Each item's 0/1 feature row (`utils.encode.item_features`) is scaled to
+    Taught in notebook 05. Each item's 0/1 feature row (`utils.encode.item_features`) is scaled to
     sum to 1, giving f_i; the item's vector becomes q_i + f_i W and its bias b_i + f_i w, with one
     learned row of W and one number of w per feature. A film with few ratings thus borrows what
     the model learned from other films of its genres and era. The name of `feature_bias` puts it
@@ -136,12 +137,33 @@ class HybridMF(BiasedMF):
         features = self.features.index_select(0, item_idx)  # (B, F)
         return super().item_bias_values(item_idx) + features @ self.feature_bias  # (B,)
 
+    def with_new_items(self, new_features: torch.Tensor) -> HybridMF:
+        """A copy that also scores unseen items, from their 0/1 feature rows alone (notebook 05).
+
+        The new items get indices n_items, n_items + 1, ...; their own vector and bias are zero,
+        so each is predicted from the learned parts of its genres and era only.
+        """
+        if new_features.dim() != 2 or new_features.shape[1] != self.features.shape[1]:
+            raise ValueError(f"give one row of {self.features.shape[1]} features per new item, "
+                             f"not a tensor of shape {tuple(new_features.shape)}")
+        grown = copy.deepcopy(self)
+        device = self.features.device
+        features = new_features.float().to(device)
+        features = features / features.sum(1, keepdim=True).clamp(min=1)
+        grown.features = torch.cat([self.features, features])
+        for table in (grown.item_emb, grown.item_bias):
+            extra = torch.zeros(len(features), table.embedding_dim, device=device)
+            table.weight = nn.Parameter(torch.cat([table.weight.detach(), extra]))
+            table.num_embeddings = table.weight.shape[0]
+        return grown
+
 
 def sigmoid_offset(mean: float, y_range: tuple[float, float] | None) -> float:
     """The global offset that makes a fresh model predict `mean`, with or without a y_range.
 
     Without a range the offset is the mean itself; with one it is the logit of where the mean
-    sits in the range, so that low + (high - low) * sigmoid(offset) == mean (notebook 04).
+    sits in the range, so that low + (high - low) * sigmoid(offset) == mean (notebook 04, and
+    notebook 08 in full).
     """
     if y_range is None:
         return float(mean)
@@ -189,7 +211,7 @@ class RegularizedMF(BiasedMF):
 
 
 class Blend(nn.Module):
-    """A weighted average of trained models' predictions (notebooks 04 and 07).
+    """A weighted average of trained models' predictions (notebooks 04, 05 and 07).
 
     Models that are regularised differently, or built differently, make different mistakes;
     their average is often more accurate than either. The weights are fixed numbers chosen on a

@@ -1,5 +1,6 @@
 """The training loop: `train_epoch` (one pass over shuffled minibatches, written out in notebook
-03) and `fit`, which adds learning-rate steps, early stopping, weighting, history and progress.
+03) and `fit`, which adds learning-rate steps, early stopping, weighting, history and progress;
+`fold_in` fits new users to a trained model whose items stay frozen (notebook 05).
 
 Batches are drawn by index from tensors that already sit on the device: one `randperm` per
 epoch, then slices of it. There is no per-sample Dataset/DataLoader in the hot path.
@@ -335,3 +336,49 @@ def fit(
     if best_state is not None:
         model.load_state_dict(best_state)
     return pd.DataFrame(history).set_index("epoch")
+
+
+def fold_in(
+    model: nn.Module,
+    new_ratings: RatingTensors,
+    n_new_users: int,
+    *,
+    l2: float = 5.0,
+    n_steps: int = 100,
+    lr: float = 0.1,
+) -> nn.Module:
+    """A copy of `model` for new users, fitted to their few ratings with the items frozen.
+
+    Taught in notebook 05 (cold start). `new_ratings.user_idx` numbers the new users 0..n_new-1;
+    the copy's user table (and user bias, if the model has biases) holds just them, starting at
+    zero, that is at the average user. Full-batch Adam minimises the sum of squared errors plus
+    l2 * (|p_u|^2 + b_u^2) per user, so l2 acts like that many ratings of prior: a user with one
+    rating stays close to the average user, one with many is described by their own ratings.
+    """
+    if not hasattr(model, "user_emb"):
+        raise TypeError("fold_in needs a matrix-factorization model with a `user_emb` table")
+    if len(new_ratings) == 0:
+        raise ValueError("no ratings to fold in")
+    if int(new_ratings.user_idx.min()) < 0 or int(new_ratings.user_idx.max()) >= n_new_users:
+        raise ValueError(f"new_ratings.user_idx must number the new users 0..{n_new_users - 1}")
+    folded = copy.deepcopy(model)
+    folded.requires_grad_(False)
+    device = model.user_emb.weight.device
+    folded.user_emb = nn.Embedding(n_new_users, model.user_emb.embedding_dim, device=device)
+    user_tables = [folded.user_emb]
+    if getattr(model, "biases", False):
+        folded.user_bias = nn.Embedding(n_new_users, 1, device=device)
+        user_tables.append(folded.user_bias)
+    for table in user_tables:
+        nn.init.zeros_(table.weight)
+    opt = torch.optim.Adam([table.weight for table in user_tables], lr=lr)
+    folded.train()
+    for _ in range(n_steps):
+        errors = folded(new_ratings.user_idx, new_ratings.item_idx) - new_ratings.ratings  # (N,)
+        penalty = sum(table.weight.pow(2).sum() for table in user_tables)
+        loss = (errors.pow(2).sum() + l2 * penalty) / len(new_ratings)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    folded.requires_grad_(False)
+    return folded.eval()
