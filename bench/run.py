@@ -1244,13 +1244,22 @@ def environment(args: argparse.Namespace, status: dict[str, str]) -> dict[str, A
     }
 
 
+def _load_ranking() -> Any:
+    spec = importlib.util.spec_from_file_location("bench_ranking", REPO / "bench" / "ranking.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_ranking"] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny run (< 60 s) for the tests")
     parser.add_argument("--out", type=Path, help="output folder (default: bench/results; "
                         "smoke: a new temporary folder)")
-    parser.add_argument("--sections", default="accuracy,speed,scaling",
-                        help="comma-separated subset of accuracy,speed,scaling")
+    parser.add_argument("--sections", default="accuracy,speed,scaling,ranking",
+                        help="comma-separated subset of accuracy,speed,scaling,ranking (a "
+                        "subset keeps the other sections of an existing results.json)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads for the accuracy and scaling sections "
                         "(default 1: robust when other jobs share the CPU; the speed section "
@@ -1269,13 +1278,20 @@ def main(argv: list[str] | None = None) -> int:
         results["speed"] = speed_section(args)
     if "scaling" in sections:
         results["scaling"] = scaling_section(args, out)
+    ranking = _load_ranking()  # bench/ranking.py: leave-last-out top-10 lists (notebook 09)
+    if "ranking" in sections:
+        results["ranking"] = ranking.ranking_section(args.smoke, log)
+    ranking.carry_over(results, out / "results.json", sections)
     results["targets"] = check_targets(results)
     results["meta"]["wall_seconds"] = time.perf_counter() - T0
     results["meta"]["load_end"] = [round(x, 1) for x in os.getloadavg()]
     (out / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
-    (out / "results.md").write_text(markdown(results))
+    (out / "results.md").write_text(markdown(results)
+                                    + "\n".join(ranking.ranking_markdown(results.get("ranking"))))
     if out.resolve() == RESULTS.resolve() and not args.smoke and "accuracy" in sections:
         log(update_readme(results))
+    if out.resolve() == RESULTS.resolve() and not args.smoke and "ranking" in sections:
+        log(ranking.update_readme(results["ranking"], README))
     log(f"wrote {out / 'results.json'} and results.md in {results['meta']['wall_seconds']:.0f} s")
     for target in results["targets"]:
         log(f"target {'met' if target['met'] else 'NOT MET'}: {target['target']} "

@@ -67,6 +67,16 @@ def test_smoke_run_writes_all_results(mirror: Path, tmp_path: Path) -> None:
     assert len(results["scaling"]["rows"]) >= 2 and "slope" in results["scaling"]
     assert results["meta"]["smoke"] is True
 
+    # The ranking section: every model on both datasets, peers exactly when installed.
+    ranking = results["ranking"]["rows"]
+    for dataset in ("ml-latest-small", "ml-100k"):
+        names = {row["model"] for row in ranking if row["dataset"] == dataset}
+        assert {"popularity", "EASE", "BPR-MF", "softmax-MF (sampled)"} <= names
+        assert ("implicit ALS" in names) == _installed("implicit")
+    for row in ranking:
+        assert 0 <= row["NDCG@10"] <= row["HR@10"] <= 1 and 0 < row["coverage@10"] <= 1
+    assert "## Ranking from implicit feedback" in (out / "results.md").read_text()
+
 
 def test_surprise_adapter_matches_the_library(
     mirror: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

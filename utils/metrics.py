@@ -227,6 +227,28 @@ def _rows_to_mask(
     return mask  # (B, I)
 
 
+def unseen_top_k(
+    scorer: Scorer,
+    seen: RatingTensors,
+    users: torch.Tensor,
+    n_users: int,
+    n_items: int,
+    k: int,
+    candidates: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scores and indices (each (B, k)) of the k best items per user among those not in `seen`.
+
+    Seen items (and items outside the boolean `candidates` mask) score -inf, so they come last
+    and a user with fewer than k candidates gets -inf entries at the end (notebooks 08 and 09).
+    """
+    seen = seen.to("cpu")
+    scores = scorer(users.cpu()).float().clone()  # (B, I)
+    scores[_rows_to_mask(seen.user_idx, seen.item_idx, users.cpu(), n_users, n_items)] = -torch.inf
+    if candidates is not None:
+        scores[:, ~candidates.cpu()] = -torch.inf
+    return torch.topk(scores, k, dim=1)  # (B, k), (B, k)
+
+
 def ranking_metrics(
     scorer: Scorer,
     train: RatingTensors,
@@ -254,12 +276,8 @@ def ranking_metrics(
     results = []
     for start in range(0, len(users), chunk_size):
         chunk = users[start : start + chunk_size]  # (B,)
-        scores = scorer(chunk).float().clone()  # (B, I)
-        seen = _rows_to_mask(train.user_idx, train.item_idx, chunk, n_users, n_items)
-        scores[seen] = -torch.inf
-        if candidates is not None:
-            scores[:, ~candidates.cpu()] = -torch.inf
-        top_scores, top_items = torch.topk(scores, k, dim=1)  # (B, k), (B, k)
+        top_scores, top_items = unseen_top_k(scorer, train, chunk, n_users, n_items, k,
+                                             candidates)  # (B, k), (B, k)
         relevant = _rows_to_mask(relevant_users, relevant_items, chunk, n_users, n_items)
         hits = relevant.gather(1, top_items) & torch.isfinite(top_scores)  # (B, k)
         n_relevant = relevant.sum(dim=1)  # (B,)
