@@ -132,6 +132,20 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         log.close()
 
 
+def run_all(tab) -> None:
+    """Run every cell; ask again while the kernel is still connecting and drops the request."""
+    started = "() => [...document.querySelectorAll('.jp-InputPrompt')].some(p => /\\[[*0-9]/" \
+              ".test(p.textContent))"
+    for _ in range(10):
+        tab.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        try:
+            tab.wait_for_function(started, timeout=20_000)
+            return
+        except Exception:
+            continue
+    raise RuntimeError("JupyterLab never started running the cells")
+
+
 @pytest.fixture(scope="module")
 def page(lab: str):
     """A Chromium page with the demo notebook open and all its cells run."""
@@ -148,7 +162,7 @@ def page(lab: str):
             tab.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands"
                                   ".hasCommand('notebook:run-all-cells')")
             tab.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
-            tab.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            run_all(tab)
             try:
                 tab.wait_for_selector(".mf-map .mf-neighbours", timeout=TIMEOUT_MS)
             except Exception:
