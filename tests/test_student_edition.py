@@ -1,8 +1,10 @@
 """The student edition (`make student`, nbgrader generate_assignment) hides every solution and
-still runs top to bottom, each check saying "not yet answered"."""
+still runs top to bottom, away from the defaults: each lesson with the knob its exercises change,
+each check saying "not yet answered"."""
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -19,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # The lessons with worked solutions; test_notebooks.py checks that this list is complete.
 CONVERTED = WITH_SOLUTIONS
 SOLUTION_MARK = "### BEGIN SOLUTION"
+LESSONS = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
 
 
 def _tags(cell: nbformat.NotebookNode) -> list[str]:
@@ -42,8 +45,7 @@ def student_edition(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_every_lesson_has_a_student_edition(student_edition: Path) -> None:
-    lessons = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
-    assert sorted(p.name for p in student_edition.glob("*.ipynb")) == lessons
+    assert sorted(p.name for p in student_edition.glob("*.ipynb")) == LESSONS
 
 
 @pytest.mark.parametrize("name", CONVERTED)
@@ -66,13 +68,48 @@ def test_solutions_are_hidden_and_the_rest_intact(student_edition: Path, name: s
     assert not any(SOLUTION_MARK in c.source for c in student)
 
 
-@pytest.mark.parametrize("name", CONVERTED)
-def test_student_edition_runs_and_checks_say_not_yet_answered(
+# What a student changes in the parameters cell while doing the lesson's exercises (the knob an
+# exercise names, or another seed where no exercise names one). The student edition runs with
+# these changes, so every lesson must also run to the end away from its defaults.
+EXERCISE_CHANGES = {
+    "01_data_encoding.ipynb": 'VALID_QUANTILE = 0.9\nDATASET = "ml-100k"',
+    "02_embeddings_debug.ipynb": "N_FACTORS = 6",
+    "03_basic_mf.ipynb": "SGD_BATCH_SIZE = 1024",
+    "04_bias_mf.ipynb": "SEED = 1",
+    "05_evaluation.ipynb": "SEED = 1",
+    "06_gravity_mf.ipynb": "SEED = 1",
+    "07_deep_mf.ipynb": "SEED = 1",
+    "08_advanced_mf.ipynb": "Y_RANGE = (0.0, 5.0)",
+    "09_rankings.ipynb": 'SAMPLING_DATASET = "ml-latest-small"',
+}
+def test_every_lesson_has_an_exercise_change() -> None:
+    assert sorted(EXERCISE_CHANGES) == LESSONS
+
+
+def _assigned_names(source: str) -> set[str]:
+    """The names a cell's top-level assignments set (tuple targets included)."""
+    targets = [t for node in ast.parse(source).body if isinstance(node, ast.Assign)
+               for t in node.targets]
+    return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+
+
+def _change_parameters(notebook: nbformat.NotebookNode, change: str) -> None:
+    """Append `change` to the parameters cell; every name it sets must be a knob already."""
+    cell = next(c for c in notebook.cells if "parameters" in _tags(c))
+    knobs = _assigned_names(cell.source) | {"SEED"}  # SEED is set by the setup cell
+    for name in _assigned_names(change):
+        assert name in knobs, f"{name} is not a knob of this lesson's parameters cell"
+    cell.source += f"\n{change}\n"
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_student_edition_runs_with_the_exercise_changes(
     student_edition: Path, name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(STRICT_ENV, raising=False)  # a student's kernel: checks only report
     monkeypatch.setenv("MF_COURSE_PROGRESS", "0")
     notebook = nbformat.read(student_edition / name, as_version=4)
+    _change_parameters(notebook, EXERCISE_CHANGES[name])
     NotebookClient(notebook, timeout=600, kernel_name="python3", allow_errors=True,
                    resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
     for cell in notebook.cells:
@@ -80,8 +117,7 @@ def test_student_edition_runs_and_checks_say_not_yet_answered(
         if "raises-exception" not in _tags(cell):
             assert not errors, f"{name}: {cell.source[:60]!r} raised {errors[0].ename}"
     checks = [c for c in notebook.cells if "check" in _tags(c)]
-    assert checks, f"{name}: no check cells"
+    assert bool(checks) == (name in CONVERTED), f"{name}: check cells and WITH_SOLUTIONS disagree"
     for cell in checks:
         printed = "".join(o.get("text", "") for o in cell.outputs)
         assert "not yet answered" in printed, f"{name}: {cell.source!r} printed {printed!r}"
-
