@@ -79,7 +79,7 @@ def encode_split(train: pd.DataFrame, valid: pd.DataFrame) -> EncodedSplit:
 
 
 def time_split(ratings: pd.DataFrame, quantile: float = 0.8) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train on ratings before the timestamp quantile, validate on the rest (seed 000's split)."""
+    """Train on ratings before the timestamp quantile, validate on the rest (notebook 01)."""
     cutoff = np.quantile(ratings["timestamp"].to_numpy(), quantile)
     before = ratings["timestamp"] < cutoff
     return ratings[before].copy(), ratings[~before].copy()
