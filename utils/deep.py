@@ -1,7 +1,7 @@
 """Neural rating models: the lab's DeepMF and a NeuMF-style fused model (notebook 07).
 
 The lab's plain MF is `utils.models.DotProductMF(n_users, n_items, 10, init="normal")`:
-PyTorch's default N(0, 1) embeddings, as in seed 002. Every model here has
+PyTorch's default N(0, 1) embeddings, as in U Kang's deep-MF lab. Every model here has
 `forward(user_idx, item_idx) -> (B,) predictions`, all that `utils.train.fit` needs.
 """
 
@@ -52,7 +52,7 @@ class RatingBiases(nn.Module):
 class DeepMF(nn.Module):
     """The lab's DeepMF: [user vector, item vector] -> 10 -> 5 -> 1 with ReLU (notebook 07).
 
-    With the defaults it is seed 002's model exactly (same layers, same initialisation).
+    With the defaults it is the lab's model exactly (same layers, same initialisation).
     `biases=True` adds a fixed global mean and learned user/item biases to the output;
     `dropout` is applied after each hidden ReLU; `y_range=(low, high)` squashes the output
     with a sigmoid as `utils.models.BiasedMF` does (then give `global_mean` in logit units).

@@ -49,7 +49,7 @@ def augment_with_biases(
 
 
 def l2_per_row(*tables: torch.Tensor) -> torch.Tensor:
-    """Sum over tables of the mean squared row norm, sum(W^2) / n_rows (the seed's L2 term)."""
+    """Sum over tables of the mean squared row norm, sum(W^2) / n_rows (notebook 06's L2)."""
     return sum((table**2).sum() / len(table) for table in tables)
 
 
@@ -60,9 +60,9 @@ class GravityMF(BiasedMF):
     ratings were centred beforehand). `gravity_on="prediction"` penalises the mean square of the
     whole score minus `global_mean` over all pairs (exact, via the augmented Gram matrices);
     `"interaction"` penalises only the u.v part, as in the course without biases.
-    `l2` multiplies sum(U^2)/n_users + sum(V^2)/n_items, the seed's form, which pulls every row
-    equally; `l2_per_rating` multiplies the batch mean of |u|^2 + |v|^2, the classic SGD form,
-    which pulls a row once per rating it has; `bias_l2` is the seed's form for the biases.
+    `l2` multiplies sum(U^2)/n_users + sum(V^2)/n_items, the source notebook's form, which pulls
+    every row equally; `l2_per_rating` multiplies the batch mean of |u|^2 + |v|^2, the classic
+    SGD form, which pulls a row once per rating it has; `bias_l2` is that form for the biases.
     The penalties use the whole tables, so they suit full-batch training (one step per epoch).
     """
 

@@ -1,4 +1,4 @@
-"""The deep-MF lab's training epoch (seed 002), kept only as the slow baseline for timing.
+"""The deep-MF lab's training epoch (U Kang's lab slides), the slow baseline for timing.
 
 Notebook 07 explains why it is slow and times it against `utils.train.fit`; the bench reuses
 it. The pattern: a map-style Dataset whose `__getitem__` builds two small tensors for ONE

@@ -56,7 +56,7 @@ def bootstrap_by_group(
 
 
 # ---------------------------------------------------------------------------------------------
-# Classification scores on rounded ratings (notebook 08, after seed 004).
+# Classification scores on rounded ratings (notebook 08, after Daniel Lam's blog post).
 # ---------------------------------------------------------------------------------------------
 
 AVERAGES = ("macro", "weighted")

@@ -25,7 +25,7 @@ def lookup(embedding: nn.Embedding, idx: torch.Tensor) -> torch.Tensor:
 
 
 def init_embedding(embedding: nn.Embedding, init: str) -> None:
-    """uniform(0, 0.05) as in seeds 000/004, or PyTorch's default N(0, 1) ("normal")."""
+    """uniform(0, 0.05) as in the course's sources, or PyTorch's default N(0, 1) ("normal")."""
     if init == "uniform":
         nn.init.uniform_(embedding.weight, 0.0, 0.05)
     elif init == "normal":
