@@ -62,7 +62,7 @@ assert 0.9 < playground.valid_rmse < 1.1, playground.valid_rmse""")),
 EXPLORER_04 = Block(
     "explorer", "### Top-10 recommendations for one user", "end",
     ("model", "r_train", "r_split", "movies", "TOP_K", "MIN_RATINGS", "USER_ID", "DEVICE",
-     "predict", "np", "torch"),
+     "torch"),
     (("markdown", """\
 ### Explore: any user, or yourself
 
@@ -83,6 +83,10 @@ explorer"""),
 The parts in the table are not an approximation: they add up to exactly what the model
 predicts for those films."""),
      ("code", """\
+import numpy as np
+
+from utils.train import predict
+
 shown = torch.tensor(explorer.recommendations["item_idx"].to_numpy(), device=DEVICE)
 user = torch.as_tensor(r_split.users.encode([USER_ID]), device=DEVICE).expand(len(shown))
 predicted = predict(model, user, shown).cpu().numpy()  # (TOP_K,)
