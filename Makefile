@@ -29,9 +29,10 @@ lab: $(STAMP)
 # One CPU thread here and in `make notebooks`: sums over many threads are split differently on
 # machines with more cores, which can move the last printed digit of a stored number.
 # The worked solutions run with strict checks: a solution that no longer passes its check fails.
+# Two pytest workers, one per core; a notebook's cells stay together on one worker (loadfile).
 test: $(STAMP)
 	OMP_NUM_THREADS=1 MF_COURSE_PROGRESS=0 MF_COURSE_STRICT_CHECKS=1 $(BIN)/python -m pytest \
-		tests notebooks --nbval --nbval-current-env \
+		-n 2 --dist loadfile tests notebooks --nbval --nbval-current-env \
 		--nbval-cell-timeout=600 --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 lint: $(STAMP)
