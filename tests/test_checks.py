@@ -78,3 +78,20 @@ def test_einsum_predictions(capsys: pytest.CaptureFixture[str]) -> None:
     assert "values differ" in _verdict(capsys, "02.2", (users * items).sum(1) + 1, **context)
     assert ": correct" in _verdict(capsys, "02.2", torch.einsum("bk,bk->b", users, items),
                                    **context)
+
+
+def test_adam_history(capsys: pytest.CaptureFixture[str]) -> None:
+    import pandas as pd
+
+    epochs = pd.Index([1, 2, 3, 4], name="epoch")
+    reference = pd.DataFrame({"lr": [0.1, 0.1, 0.01, 0.01], "train_loss": [4.0, 3.0, 2.0, 1.5],
+                              "valid_mse": [5.0, 4.0, 3.0, 2.5]}, index=epochs)
+    context = {"reference": reference, "lr_steps": {3: 0.01}}
+    right = reference[["train_loss", "valid_mse"]].iloc[:3]
+    assert "columns" in _verdict(capsys, "03.4", [4.0, 3.0], **context)
+    assert "index the rows" in _verdict(capsys, "03.4", right.reset_index(drop=True), **context)
+    no_step = right.copy()
+    no_step.loc[3, "train_loss"] = 2.2
+    assert "at epoch 3: is the learning rate" in _verdict(capsys, "03.4", no_step, **context)
+    assert "first epoch" in _verdict(capsys, "03.4", right + 0.1, **context)
+    assert ": correct" in _verdict(capsys, "03.4", right, **context)

@@ -126,3 +126,27 @@ def _einsum_predictions(
     if not torch.allclose(answer, expected, atol=1e-6):
         return False, "the right shape, but the values differ from the row-wise dot products"
     return True, "the subscripts say it all: multiply along k, keep b"
+
+
+@_register("03.4")
+def _adam_history(
+    answer: Any, reference: Any, lr_steps: dict[int, float] | None = None
+) -> tuple[bool, str]:
+    columns = ["train_loss", "valid_mse"]
+    if not hasattr(answer, "columns") or not set(columns) <= set(answer.columns):
+        return False, "give a DataFrame with the columns train_loss and valid_mse"
+    if len(answer) == 0 or not set(answer.index) <= set(reference.index):
+        return False, "index the rows by epoch, 1, 2, ..., as fit's history is"
+    expected = reference.loc[answer.index, columns].to_numpy(np.float64)
+    given = answer[columns].to_numpy(np.float64)
+    close = np.isclose(given, expected, rtol=1e-5, atol=1e-7).all(axis=1)
+    if close.all():
+        return True, "the hand-driven loop and fit take exactly the same steps"
+    first_off = answer.index[int(np.argmin(close))]
+    if lr_steps and first_off in lr_steps:
+        return False, (f"the histories part at epoch {first_off}: is the learning rate changed "
+                       "at the start of the epochs of LR_STEPS?")
+    if first_off == answer.index[0]:
+        return False, ("the first epoch already differs: start from the same seed, model, "
+                       "optimiser (Adam, lr, weight decay), generator and one full batch")
+    return False, f"the histories part at epoch {first_off}"
