@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from utils.checks import STRICT_ENV, check_exercise
+from utils.encode import SECONDS_PER_YEAR
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +98,22 @@ def test_adam_history(capsys: pytest.CaptureFixture[str]) -> None:
     assert "at epoch 3: is the learning rate" in _verdict(capsys, "03.4", no_step, **context)
     assert "first epoch" in _verdict(capsys, "03.4", right + 0.1, **context)
     assert ": correct" in _verdict(capsys, "03.4", right, **context)
+
+
+def test_user_clock_weights(capsys: pytest.CaptureFixture[str]) -> None:
+    day = 86_400
+    frame = pd.DataFrame({"user_id": [1, 1, 2, 2], "timestamp": [0, 400 * day, 0, 3_000 * day]})
+    user_age = np.array([400, 0, 3_000, 0]) * day / SECONDS_PER_YEAR
+    right = np.exp(-user_age / 10)
+    right /= right.mean()
+    global_age = (3_000 * day - frame["timestamp"].to_numpy()) / SECONDS_PER_YEAR
+    global_clock = np.exp(-global_age / 10)
+    context = {"frame": frame, "years": 10.0}
+    assert "as a tensor" in _verdict(capsys, "05.1", [1.0] * 4, **context)
+    assert "one weight per row" in _verdict(capsys, "05.1", torch.ones(3), **context)
+    assert "global clock" in _verdict(capsys, "05.1", global_clock / global_clock.mean(),
+                                      **context)
+    assert "mean of 1" in _verdict(capsys, "05.1", torch.tensor(right * 2), **context)
+    assert "weights differ" in _verdict(capsys, "05.1", torch.ones(4), **context)
+    assert ": correct" in _verdict(capsys, "05.1", torch.tensor(right, dtype=torch.float32),
+                                   **context)

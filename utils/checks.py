@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from utils.data import load_ratings
-from utils.encode import encode_split, time_split
+from utils.encode import SECONDS_PER_YEAR, encode_split, time_split
 
 STRICT_ENV = "MF_COURSE_STRICT_CHECKS"
 
@@ -150,3 +150,27 @@ def _adam_history(
         return False, ("the first epoch already differs: start from the same seed, model, "
                        "optimiser (Adam, lr, weight decay), generator and one full batch")
     return False, f"the histories part at epoch {first_off}"
+
+
+@_register("05.1")
+def _user_clock_weights(answer: Any, frame: Any, years: float = 10.0) -> tuple[bool, str]:
+    if not isinstance(answer, torch.Tensor | np.ndarray):
+        return False, f"give the weights as a tensor, not {type(answer).__name__}"
+    weights = np.asarray(answer.cpu() if isinstance(answer, torch.Tensor) else answer,
+                         dtype=np.float64).reshape(-1)
+    if len(weights) != len(frame):
+        return False, (f"{len(weights):,} weights for {len(frame):,} training rows: give one "
+                       "weight per row of train_frame, in its order")
+    seconds = frame["timestamp"].to_numpy(np.float64)
+    newest = frame.groupby("user_id")["timestamp"].transform("max").to_numpy(np.float64)
+    expected = np.exp(-(newest - seconds) / SECONDS_PER_YEAR / years)
+    expected /= expected.mean()
+    global_clock = np.exp(-(seconds.max() - seconds) / SECONDS_PER_YEAR / years)
+    if np.allclose(weights, global_clock / global_clock.mean(), rtol=1e-4):
+        return False, "these are the global clock's weights: count each age from the user's newest"
+    if abs(weights.mean() - 1) > 1e-3:
+        return False, "scale the weights to a mean of 1, so that lr and weight decay keep meaning"
+    if not np.allclose(weights, expected, rtol=1e-4):
+        return False, (f"the mean is 1 but the weights differ: is the time constant {years:g} "
+                       "years, and the age in years, not seconds?")
+    return True, "on their own clock most users' ratings are recent, so most weights are near 1"
