@@ -64,7 +64,7 @@ def test_lesson_shape(path: Path) -> None:
 # The lessons converted to the instructor-kit format (TEACHING.md, tools/add_solutions.py): each
 # exercise has a worked solution, checks where an answer can be checked, and a self-check. The
 # rule below applies to these lessons only; the others are converted next and added here.
-WITH_SOLUTIONS = ["01_data_encoding.ipynb", "02_embeddings_debug.ipynb"]
+WITH_SOLUTIONS = ["01_data_encoding.ipynb", "02_embeddings_debug.ipynb", "07_deep_mf.ipynb"]
 
 
 def _is_solution(cell: nbformat.NotebookNode) -> bool:
