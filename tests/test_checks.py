@@ -117,3 +117,39 @@ def test_user_clock_weights(capsys: pytest.CaptureFixture[str]) -> None:
     assert "weights differ" in _verdict(capsys, "05.1", torch.ones(4), **context)
     assert ": correct" in _verdict(capsys, "05.1", torch.tensor(right, dtype=torch.float32),
                                    **context)
+
+
+def _tiny_model_and_data() -> tuple[torch.nn.Module, object]:
+    from utils.encode import RatingTensors
+    from utils.models import DotProductMF
+
+    torch.manual_seed(0)
+    data = RatingTensors(torch.tensor([0, 1, 2, 0]), torch.tensor([1, 0, 2, 2]),
+                         torch.tensor([4.0, 3.0, 5.0, 1.0]))
+    return DotProductMF(3, 3, 2), data
+
+
+def test_rmse_by_change(capsys: pytest.CaptureFixture[str]) -> None:
+    from utils.train import evaluate
+
+    model, data = _tiny_model_and_data()
+    scores = evaluate(model, data)
+    context = {"models": {"offset": model}, "data": data}
+    assert "give a dict" in _verdict(capsys, "07.1", [scores["rmse"]], **context)
+    assert "the keys" in _verdict(capsys, "07.1", {"init": scores["rmse"]}, **context)
+    assert "square root" in _verdict(capsys, "07.1", {"offset": scores["mse"]}, **context)
+    assert "not the RMSE" in _verdict(capsys, "07.1", {"offset": scores["rmse"] + 0.1},
+                                      **context)
+    assert ": correct" in _verdict(capsys, "07.1", {"offset": scores["rmse"]}, **context)
+
+
+def test_mlp_alone_rmse(capsys: pytest.CaptureFixture[str]) -> None:
+    from utils.train import evaluate
+
+    model, data = _tiny_model_and_data()
+    scores = evaluate(model, data)
+    context = {"model": model, "data": data}
+    assert "one number" in _verdict(capsys, "07.3", "low", **context)
+    assert "square root" in _verdict(capsys, "07.3", scores["mse"], **context)
+    assert "not the RMSE" in _verdict(capsys, "07.3", scores["rmse"] * 1.1, **context)
+    assert ": correct" in _verdict(capsys, "07.3", scores["rmse"], **context)

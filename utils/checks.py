@@ -174,3 +174,49 @@ def _user_clock_weights(answer: Any, frame: Any, years: float = 10.0) -> tuple[b
         return False, (f"the mean is 1 but the weights differ: is the time constant {years:g} "
                        "years, and the age in years, not seconds?")
     return True, "on their own clock most users' ratings are recent, so most weights are near 1"
+
+
+# Lesson 07: answers are recomputed from the student's own trained models, never from a stored
+# number, so a check holds on any machine and for any seed.
+def _rmse_and_mse(model: torch.nn.Module, data: Any) -> tuple[float, float]:
+    from utils.train import evaluate  # the training module is only needed by these checks
+
+    scores = evaluate(model, data)
+    return scores["rmse"], scores["mse"]
+
+
+def _scored_like(value: float, model: torch.nn.Module, data: Any, what: str) -> tuple[bool, str]:
+    rmse, mse = _rmse_and_mse(model, data)
+    if abs(value - mse) < 1e-4 and abs(rmse - mse) > 1e-3:
+        return False, f"{what}: that is the mean squared error; take its square root"
+    if abs(value - rmse) > 1e-4:
+        return False, (f"{what}: not the RMSE of that model on the ratings it is scored on "
+                       "(the epoch's training loss is not a test score)")
+    return True, ""
+
+
+@_register("07.1")
+def _rmse_by_change(
+    answer: Any, models: dict[str, torch.nn.Module], data: Any
+) -> tuple[bool, str]:
+    if not isinstance(answer, dict):
+        return False, f"give a dict {{change: test RMSE}}, not {type(answer).__name__}"
+    if set(answer) != set(models):
+        return False, f"give one test RMSE for each change: the keys {sorted(models)}"
+    for change, model in models.items():
+        value = _number(answer[change])
+        if value is None:
+            return False, f"{change}: give the test RMSE as one number"
+        passed, why = _scored_like(value, model, data, change)
+        if not passed:
+            return False, why
+    return True, "each number is the test RMSE of its model; compare them with DeepMF's"
+
+
+@_register("07.3")
+def _mlp_alone_rmse(answer: Any, model: torch.nn.Module, data: Any) -> tuple[bool, str]:
+    value = _number(answer)
+    if value is None:
+        return False, f"give the slice RMSE as one number, not {type(answer).__name__}"
+    passed, why = _scored_like(value, model, data, "the chosen model")
+    return passed, why or "the MLP branch alone, scored where the settings were chosen"
