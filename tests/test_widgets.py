@@ -88,7 +88,11 @@ def test_rating_films_folds_me_in_and_moves_my_list(data):
     assert [explorer.films.titles[i][:7] for _, i in explorer.matches.options] == [
         "Film 1" + str(d) for d in sorted(range(10), key=lambda d: -int(
             explorer.counts[10 + d]))][: len(explorer.matches.options)]
-    explorer.matches.value = explorer.matches.options[0][1]
+    assert explorer.matches.value == explorer.matches.options[0][1]  # "Rate it" works at once
+    explorer.search.value = "no such film"
+    assert explorer.matches.options == () and explorer.matches.value is None
+    explorer.search.value = "film 1"
+    explorer.matches.value = explorer.matches.options[1][1]
     explorer.stars.value = 5.0
     explorer.rate_button.click()
     assert explorer.mode.value == "me" and len(explorer.my_ratings) == 1

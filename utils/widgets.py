@@ -292,11 +292,16 @@ class RecommendationExplorer(Interactive):
         self.similar_table.value = html_table(self.similar)
 
     def find(self, text: str) -> None:
-        """Offer the 20 most-rated films whose title contains `text` (any case)."""
+        """Offer the 20 most-rated films whose title contains `text` (any case), the first chosen.
+
+        ipywidgets 8 leaves a Dropdown's value at None when its options are replaced, so without
+        choosing one the box would look empty and "Rate it" would do nothing.
+        """
         found = np.flatnonzero(self._lower_titles.str.contains(text.strip().lower(),
                                                                regex=False).to_numpy())
         found = found[np.argsort(-self.counts[found].numpy(), kind="stable")][:20]
         self.matches.options = [(self.films.label(i), int(i)) for i in found]
+        self.matches.index = 0 if len(found) else None
 
     def rate(self, film: int | str, rating: float) -> None:
         """Add my rating of a film (item_idx or exact title) and show my recommendations."""
