@@ -651,6 +651,7 @@ LESSON_07 = Lesson("07", [
         "added one after the other, each trained a few epochs the lab's way.",
         """\
 rmse_by_change = None  # your answer: {change: test RMSE}
+change_models = {}  # your trained models, by change (the check scores them)
 ### BEGIN SOLUTION
 QUICK_EPOCHS = 3  # enough to rank the changes; the lab's MF needs over 100 epochs to settle
 
