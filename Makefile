@@ -30,8 +30,14 @@ lab: $(STAMP)
 # machines with more cores, which can move the last printed digit of a stored number.
 # The worked solutions run with strict checks: a solution that no longer passes its check fails.
 # Two pytest workers, one per core; a notebook's cells stay together on one worker (loadfile).
+# Matplotlib's font cache lives in the venv and is built before the workers start: a cache shared
+# with other installs can list fonts that are gone, and a cache built by two kernels at once
+# prints a warning; either way a plot cell would print to stderr and fail under nbval.
+MPL_ENV := MPLCONFIGDIR=$(CURDIR)/$(VENV)/matplotlib
+
 test: $(STAMP)
-	OMP_NUM_THREADS=1 MF_COURSE_PROGRESS=0 MF_COURSE_STRICT_CHECKS=1 $(BIN)/python -m pytest \
+	$(MPL_ENV) $(BIN)/python -c "import matplotlib.font_manager"
+	OMP_NUM_THREADS=1 MF_COURSE_PROGRESS=0 MF_COURSE_STRICT_CHECKS=1 $(MPL_ENV) $(BIN)/python -m pytest \
 		-n 2 --dist loadfile tests notebooks --nbval --nbval-current-env \
 		--nbval-cell-timeout=600 --nbval-sanitize-with tests/nbval_sanitize.cfg
 
@@ -40,7 +46,8 @@ lint: $(STAMP)
 
 # Re-execute every notebook top to bottom and store its outputs (what students read on GitHub).
 notebooks: $(STAMP)
-	OMP_NUM_THREADS=1 $(BIN)/python tools/run_notebooks.py notebooks/*.ipynb
+	$(MPL_ENV) $(BIN)/python -c "import matplotlib.font_manager"
+	OMP_NUM_THREADS=1 $(MPL_ENV) $(BIN)/python tools/run_notebooks.py notebooks/*.ipynb
 
 # The student edition: nbgrader generate_assignment with nbgrader_config.py (TEACHING.md).
 student: $(STAMP)

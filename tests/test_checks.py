@@ -153,3 +153,4 @@ def test_mlp_alone_rmse(capsys: pytest.CaptureFixture[str]) -> None:
     assert "square root" in _verdict(capsys, "07.3", scores["mse"], **context)
     assert "not the RMSE" in _verdict(capsys, "07.3", scores["rmse"] * 1.1, **context)
     assert ": correct" in _verdict(capsys, "07.3", scores["rmse"], **context)
+    assert "set mlp_alone_model" in _verdict(capsys, "07.3", scores["rmse"], model=None, data=data)

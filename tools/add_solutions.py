@@ -731,6 +731,7 @@ for lr, history in large_runs.items():
         "slice prefers.",
         """\
 mlp_alone_rmse = None  # your answer: one number, an RMSE on tune_slice
+mlp_alone_model = None  # the model you scored (the check scores it again)
 ### BEGIN SOLUTION
 SHORT_EPOCHS = 5  # the NeuMF runs above stopped improving after about 4 epochs
 one_factor_models = {}
@@ -744,6 +745,7 @@ for dropout in (0.0, 0.2):
 slice_rmse = {dropout: evaluate(model, tune_slice)["rmse"]
               for dropout, model in one_factor_models.items()}
 best_dropout = min(slice_rmse, key=slice_rmse.get)
+mlp_alone_model = one_factor_models[best_dropout]
 mlp_alone_rmse = slice_rmse[best_dropout]
 best_of_family = tuning.groupby("model", sort=False)["slice_rmse"].min()
 for dropout, rmse in slice_rmse.items():
@@ -755,7 +757,7 @@ for name in ("MF + biases", "NeuMF (GMF + MLP)"):
         "RMSE of 0.9118 (dropout 0; 0.9129 with dropout 0.2), against 0.9043 for the full "
         "NeuMF and 0.9029 for the biased dot product. The biases and the global mean still do "
         "much of the work; the MLP adds little that a dot product could not.",
-        'check_exercise("07.3", mlp_alone_rmse, model=one_factor_models[best_dropout], '
+        'check_exercise("07.3", mlp_alone_rmse, model=mlp_alone_model, '
         "data=tune_slice)",
     ),
 ], [

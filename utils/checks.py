@@ -214,9 +214,11 @@ def _rmse_by_change(
 
 
 @_register("07.3")
-def _mlp_alone_rmse(answer: Any, model: torch.nn.Module, data: Any) -> tuple[bool, str]:
+def _mlp_alone_rmse(answer: Any, model: torch.nn.Module | None, data: Any) -> tuple[bool, str]:
     value = _number(answer)
     if value is None:
         return False, f"give the slice RMSE as one number, not {type(answer).__name__}"
+    if model is None:
+        return False, "set mlp_alone_model to the model you scored, so the check can score it"
     passed, why = _scored_like(value, model, data, "the chosen model")
     return passed, why or "the MLP branch alone, scored where the settings were chosen"
