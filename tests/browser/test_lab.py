@@ -38,6 +38,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--enable-unsafe-swiftshader"]  # software WebGL for the 3D view
 ARTIFACTS = Path(__file__).parent / "artifacts"
 TIMEOUT_MS = 240_000
+POLL_MS = 250  # wait_for_function polls on a timer: animation frames can stall in a busy tab
 
 DEMO_CELLS = [
     """\
@@ -132,18 +133,33 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         log.close()
 
 
+# JupyterLab's notebook, exposed as window.jupyterapp (LabApp.expose_app_in_browser).
+NOTEBOOK_JS = "window.jupyterapp.shell.currentWidget"
+PROMPTS_JS = ("[...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
+              ".map(p => p.textContent)")
+KERNEL_IDLE_JS = (f"() => {{ const k = {NOTEBOOK_JS}.sessionContext.session?.kernel; "
+                  "return k && k.connectionStatus === 'connected' && k.status === 'idle'; }")
+
+
 def run_all(tab) -> None:
-    """Run every cell; ask again while the kernel is still connecting and drops the request."""
-    started = "() => [...document.querySelectorAll('.jp-InputPrompt')].some(p => /\\[[*0-9]/" \
-              ".test(p.textContent))"
-    for _ in range(10):
-        tab.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-        try:
-            tab.wait_for_function(started, timeout=20_000)
+    """Run every cell; run again from the first cell left unrun until all have run.
+
+    A kernel that is still connecting, or busy starting up, can drop or abort the queued
+    requests of "run all", which leaves the later cells unrun with an empty prompt.
+    """
+    for _ in range(6):
+        tab.wait_for_function(KERNEL_IDLE_JS, polling=POLL_MS)
+        prompts = tab.evaluate(f"() => {PROMPTS_JS}")
+        unrun = [i for i, prompt in enumerate(prompts) if not re.search(r"\[\d+\]", prompt)]
+        if not unrun:
             return
-        except Exception:
-            continue
-    raise RuntimeError("JupyterLab never started running the cells")
+        tab.evaluate(f"() => {{ {NOTEBOOK_JS}.content.activeCellIndex = {unrun[0]}; "
+                     "return window.jupyterapp.commands.execute('notebook:run-all-below'); }")
+        # then wait until no cell is queued or running, and the kernel is idle again
+        tab.wait_for_function(f"() => !({PROMPTS_JS}).some(p => p.includes('*'))"
+                              f" && ({KERNEL_IDLE_JS})()", polling=500)
+    prompts = tab.evaluate(f"() => {PROMPTS_JS}")
+    raise RuntimeError(f"JupyterLab left cells unrun; the prompts read {prompts}")
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +176,7 @@ def page(lab: str):
             tab.goto(lab)
             tab.wait_for_selector(".jp-Notebook .jp-Cell")
             tab.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands"
-                                  ".hasCommand('notebook:run-all-cells')")
+                                  ".hasCommand('notebook:run-all-cells')", polling=POLL_MS)
             tab.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
             run_all(tab)
             try:
@@ -186,7 +202,7 @@ def test_playground_slider_retrains_and_shows_the_new_rmse(page):
     page.mouse.up()
     page.wait_for_function(
         "before => document.querySelector('.mf-playground .mf-rmse').innerText !== before",
-        arg=before)
+        arg=before, polling=POLL_MS)
     after = playground.locator(".mf-rmse").inner_text()
     epochs = playground.locator(".widget-slider", has_text="epochs").locator(
         ".widget-readout").inner_text()
@@ -194,6 +210,19 @@ def test_playground_slider_retrains_and_shows_the_new_rmse(page):
     assert re.search(r"validation RMSE (\d\.\d{4})", after).group(1) != re.search(
         r"validation RMSE (\d\.\d{4})", before).group(1)
     playground.screenshot(path=ARTIFACTS / "playground.png")
+
+
+def wait_until(read, good, what: str, timeout_s: float = TIMEOUT_MS / 1000):
+    """Poll `read()` until `good(value)`; a locator re-resolves each time, so a widget that
+    JupyterLab redraws (a new DOM element) is still found, where an element handle goes stale."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = read()
+        if good(value):
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout_s:.0f} s for {what}; last read {value!r}")
+        time.sleep(0.25)
 
 
 def recommended_titles(page) -> list[str]:
@@ -205,24 +234,25 @@ def test_explorer_folds_in_my_rating_and_lists_similar_films(page):
     for_user_1 = recommended_titles(page)
     assert len(for_user_1) == 10
     explorer.locator("input[placeholder^='part of a title']").fill("matrix")
-    # the film box (the explorer's second dropdown) shows the most-rated match, chosen
-    page.wait_for_function("() => { const box = document.querySelectorAll("
-                           "'.mf-explorer .widget-dropdown select')[1]; return box "
-                           "&& box.selectedIndex >= 0 && box.options[box.selectedIndex]"
-                           ".textContent.includes('Matrix, The'); }")
+    # the film box shows the most-rated match, chosen
+    film_box = explorer.locator(".widget-dropdown", has=page.locator(
+        "label", has_text=re.compile(r"^film$"))).locator("select")
+    wait_until(lambda: film_box.evaluate(
+        "box => box.selectedIndex >= 0 ? box.options[box.selectedIndex].textContent : ''"),
+        lambda chosen: "Matrix, The" in chosen, "the film box to offer Matrix, The")
     explorer.screenshot(path=ARTIFACTS / "explorer_search.png")
     explorer.get_by_role("button", name="Rate it").click()
     page.wait_for_function("() => document.querySelector('.mf-explorer').innerText"
-                           ".includes('My ratings: Matrix')")
+                           ".includes('My ratings: Matrix')", polling=POLL_MS)
     page.wait_for_function(
         "old => [...document.querySelectorAll('.mf-explorer .widget-select select option')]"
-        ".map(o => o.textContent).join('|') !== old", arg="|".join(for_user_1))
+        ".map(o => o.textContent).join('|') !== old", arg="|".join(for_user_1), polling=POLL_MS)
     for_me = recommended_titles(page)
     assert for_me != for_user_1 and not any("Matrix, The" in t for t in for_me)
     choice = for_me[1]
     explorer.locator(".widget-select select").select_option(label=choice)
     page.wait_for_function("title => document.querySelector('.mf-explorer').innerText"
-                           ".includes('like ' + title)", arg=choice)
+                           ".includes('like ' + title)", arg=choice, polling=POLL_MS)
     explorer.screenshot(path=ARTIFACTS / "explorer.png")
 
 
@@ -234,13 +264,13 @@ def test_map_highlights_a_genre_and_marks_neighbours_in_2d_and_3d(page):
     horror = page.evaluate(red)
     assert horror > 0 and "Closest to Matrix, The (1999)" in embedding.inner_text()
     embedding.locator(".widget-dropdown select").select_option("Comedy")
-    page.wait_for_function(f"n => ({red})() !== n", arg=horror)
+    page.wait_for_function(f"n => ({red})() !== n", arg=horror, polling=POLL_MS)
     assert page.evaluate(red) > horror  # more comedies than horror films
     picker = embedding.locator("input[placeholder^='type a title']")
     picker.fill("Toy Story (1995)")
     picker.press("Enter")
     page.wait_for_function("() => document.querySelector('.mf-map .mf-neighbours')"
-                           ".innerText.includes('Closest to Toy Story (1995)')")
+                           ".innerText.includes('Closest to Toy Story (1995)')", polling=POLL_MS)
     embedding.screenshot(path=ARTIFACTS / "map_2d.png")
     embedding.get_by_role("button", name="3D").click()
     embedding.locator(".js-plotly-plot .gl-container canvas").first.wait_for()
