@@ -198,10 +198,14 @@ def course_models(smoke: bool) -> list[CourseModel]:
             for n_factors in (30, 50)
         ], 20, "utils.models.HybridMF + utils.encode.item_features (notebook 04)"),
     ]
-    if smoke:
-        models = [models[1], models[2], models[-1]]
-        for model in models:
-            model.grid, model.max_epochs = model.grid[:1], 2
+    return _smoke_courses(models) if smoke else models
+
+
+def _smoke_courses(models: list[CourseModel]) -> list[CourseModel]:
+    """Three of the course models, their first grid entry, 2 epochs."""
+    models = [models[1], models[2], models[-1]]
+    for model in models:
+        model.grid, model.max_epochs = model.grid[:1], 2
     return models
 
 

@@ -64,22 +64,26 @@ def time_surprise_epoch(data: RatingTensors) -> float | None:
     return time.perf_counter() - started
 
 
+def _speed_plan(smoke: bool, cpu_threads: int) -> tuple[dict[str, Any], list[int | None],
+                                                       list[int], int, int]:
+    """The data sets, batch sizes, thread counts, lab steps and epochs the section times."""
+    if smoke:
+        sets = {"ml-100k (u1.base)": encoded_tensors(load_ratings("ml-100k", file_name="u1.base"))}
+        return sets, [None, 4096], [cpu_threads], 20, 2
+    synthetic = synthetic_ratings(ML1M_USERS, ML1M_ITEMS, ML1M_RATINGS, seed=0)
+    sets = {
+        f"synthetic ml-1m shape ({ML1M_RATINGS:,} ratings)": encoded_tensors(synthetic),
+        "ml-100k (u.data, 100,000 ratings)": encoded_tensors(load_ratings("ml-100k")),
+    }
+    thread_options = sorted({1, os.cpu_count() or 1})  # 1 first: it runs the sweep
+    return sets, [None, 1024, 4096, 16384, 65536, 262144], thread_options, 300, 3
+
+
 def speed_section(args: argparse.Namespace) -> dict[str, Any]:
+    """Seconds per epoch of utils.train.fit by batch size and threads, the lab loop, SVD."""
     cpu_threads = torch.get_num_threads()
     device = pick_device()
-    if args.smoke:
-        sets = {"ml-100k (u1.base)": encoded_tensors(load_ratings("ml-100k", file_name="u1.base"))}
-        batch_sizes: list[int | None] = [None, 4096]
-        thread_options, lab_steps, n_epochs = [cpu_threads], 20, 2
-    else:
-        synthetic = synthetic_ratings(ML1M_USERS, ML1M_ITEMS, ML1M_RATINGS, seed=0)
-        sets = {
-            f"synthetic ml-1m shape ({ML1M_RATINGS:,} ratings)": encoded_tensors(synthetic),
-            "ml-100k (u.data, 100,000 ratings)": encoded_tensors(load_ratings("ml-100k")),
-        }
-        batch_sizes = [None, 1024, 4096, 16384, 65536, 262144]
-        thread_options = sorted({1, os.cpu_count() or 1})  # 1 first: it runs the sweep
-        lab_steps, n_epochs = 300, 3
+    sets, batch_sizes, thread_options, lab_steps, n_epochs = _speed_plan(args.smoke, cpu_threads)
     devices = [torch.device("cpu")] + ([device] if device.type != "cpu" else [])
     rows: list[dict[str, Any]] = []
     for name, (data, n_users, n_items) in sets.items():
