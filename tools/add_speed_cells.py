@@ -51,8 +51,10 @@ updates every row of both tables, is a small share here only because ml-1m's tab
 (under 10,000 rows of 32 numbers) next to a batch of 65,536 ratings; with the 162,000 users of
 ml-25m it would weigh much more. Two things follow.
 
-First, *how* rows are added matters. PyTorch has three ways to add a batch of rows into a table,
-all giving the same sums, and on a CPU they differ several-fold (timings from this machine):"""),
+First, the row additions are where a faster loop must save. PyTorch has three ways to add a
+batch of rows into a table, all giving the same sums; which is fastest depends on the machine,
+the batch size and the PyTorch version, so we time them rather than guess (`utils.speed` uses
+`index_add_`, the plainest, which was as fast as any in our timings):"""),
     ("code", "time_row_updates().round(2)"),
     ("markdown", """\
 Second, autograd and Adam are more machinery than MF+bias needs. Its gradients are short enough
@@ -62,8 +64,8 @@ $\\text{lr}\\,(e\\,p_u - \\text{wd}\\,q_i)$ and each bias by $\\text{lr}\\,(e - 
 This is the update Simon Funk made famous in the Netflix Prize ("Netflix Update: Try This at
 Home", https://sifter.org/~simon/journal/20061211.html), and the one scikit-surprise's and
 cornac's compiled loops run one rating at a time. `utils.speed.fit_sgd` applies it to a whole
-batch at once with the fastest of the three row updates: no gradient tables, no optimiser
-state, and only the rows the batch touches are written. It trains MF+bias without a sigmoid
+batch at once with `index_add_`: no autograd, no gradient tables, no optimiser state, and only
+the rows the batch touches are written. It trains MF+bias without a sigmoid
 range and nothing else; the rest of the course keeps `fit`."""),
     ("code", """\
 torch.manual_seed(SEED)

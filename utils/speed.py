@@ -81,7 +81,7 @@ def sgd_epoch(
 
     Each rating's gradient step is the one scikit-surprise's and cornac's SGD take
     (err * q_i - wd * p_u for the user vector, and so on); a batch applies the steps of all its
-    ratings at once with `scatter_add_`, so only the rows the batch touches are written.
+    ratings at once with `index_add_`, so only the rows the batch touches are written.
     """
     users, items = model.user_emb.weight, model.item_emb.weight
     user_bias = model.user_bias.weight.squeeze(1) if model.biases else None
@@ -101,17 +101,13 @@ def sgd_epoch(
         errors = batch.ratings - predictions  # (B,)
         squared_sum += float(errors.square().sum())
         step = lr * errors  # (B,)
-        # scatter_add_ with each row index repeated over the K columns: on the CPU it sums the
-        # same steps several times faster than index_add_ (measured in notebook 07).
-        user_rows = batch.user_idx.unsqueeze(1).expand_as(user_vecs)  # (B, K)
-        item_rows = batch.item_idx.unsqueeze(1).expand_as(item_vecs)  # (B, K)
-        users.scatter_add_(0, user_rows, torch.addcmul(-decay * user_vecs, step[:, None],
-                                                       item_vecs))
-        items.scatter_add_(0, item_rows, torch.addcmul(-decay * item_vecs, step[:, None],
-                                                       user_vecs))
+        users.index_add_(0, batch.user_idx, torch.addcmul(-decay * user_vecs, step[:, None],
+                                                          item_vecs))
+        items.index_add_(0, batch.item_idx, torch.addcmul(-decay * item_vecs, step[:, None],
+                                                          user_vecs))
         if user_bias is not None:
-            user_bias.scatter_add_(0, batch.user_idx, step - decay * user_biases)
-            item_bias.scatter_add_(0, batch.item_idx, step - decay * item_biases)
+            user_bias.index_add_(0, batch.user_idx, step - decay * user_biases)
+            item_bias.index_add_(0, batch.item_idx, step - decay * item_biases)
     return squared_sum / len(train)
 
 
@@ -162,9 +158,9 @@ def time_row_updates(
 ) -> pd.Series:
     """Milliseconds per call of three ways to add a batch of steps into table rows (best of 3).
 
-    `index_add_` (what autograd's backward of `index_select` does), `index_put_` with
-    accumulate=True, and `scatter_add_` with the row index spread over the columns all give the
-    same sums; how fast each runs on this machine decides which a fast loop should use.
+    `index_add_`, `index_put_` with accumulate=True, and `scatter_add_` with the row index
+    spread over the columns all give the same sums; which is fastest depends on the machine,
+    the batch size and the PyTorch version, so a fast loop should pick by timing, not by guess.
     """
     generator = torch.Generator().manual_seed(0)
     table = torch.zeros(n_rows, n_factors)
