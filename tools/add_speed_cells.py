@@ -91,7 +91,9 @@ sgd_fit = fit_sgd(sgd_mf, train, n_epochs=SGD_EPOCHS, lr=SGD_LR, wd=SGD_WD,
 sgd_rmse = evaluate(sgd_mf, test)["rmse"]
 fit_rmse = float(comparison.loc["MF + biases", "test_rmse"])
 print(f"{DATASET} test RMSE: fit_sgd {sgd_rmse:.4f} in {sgd_fit['seconds'].sum():.1f} s; "
-      f"MF + biases with fit {fit_rmse:.4f}")"""),
+      f"MF + biases with fit {fit_rmse:.4f}")
+if DATASET == "ml-100k":  # measured: 0.9041 against 0.9061
+    assert abs(sgd_rmse - fit_rmse) < 0.015, (sgd_rmse, fit_rmse)"""),
 ]
 
 
