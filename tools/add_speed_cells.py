@@ -125,15 +125,20 @@ def _insert_at(cells: list[dict]) -> int:
     return len(cells)
 
 
-def _add_once(cells: list[dict], find: str, addition: str, where: str) -> None:
-    """Append `addition` to the first code cell holding `find`, unless it is already there."""
+def _add_import(cells: list[dict]) -> None:
+    """Put IMPORT_LINE among the imports cell's `from utils.` lines, in sorted order, once."""
     for cell in cells:
-        text = "".join(cell["source"])
-        if cell["cell_type"] == "code" and find in text:
-            if addition.strip() not in text:
-                cell["source"] = _source(text.rstrip("\n") + "\n" + addition.strip("\n"))
-            return
-    raise SystemExit(f"no code cell holds {find!r} ({where})")
+        lines = "".join(cell["source"]).split("\n")
+        if cell["cell_type"] != "code" or not any(x.startswith(IMPORT_AFTER) for x in lines):
+            continue
+        if IMPORT_LINE not in lines:
+            ours = [n for n, x in enumerate(lines) if x.startswith("from utils.")]
+            later = [n for n in ours if lines[n] > IMPORT_LINE]
+            at = later[0] if later else ours[-1] + 1
+            lines.insert(at, IMPORT_LINE)
+            cell["source"] = _source("\n".join(lines))
+        return
+    raise SystemExit(f"no code cell holds {IMPORT_AFTER!r} (the imports cell)")
 
 
 def patch(path: Path) -> int:
@@ -141,7 +146,7 @@ def patch(path: Path) -> int:
     cells = [c for c in notebook["cells"] if not c.get("metadata", {}).get(MARKER)]
     at = _insert_at(cells)
     cells[at:at] = [_cell(n, kind, text) for n, (kind, text) in enumerate(CELLS)]
-    _add_once(cells, IMPORT_AFTER, IMPORT_LINE, "the imports cell")
+    _add_import(cells)
     parameters = next((c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])),
                       None)
     if parameters is None:
