@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from utils.encode import RatingTensors
 from utils.models import BiasedMF
-from utils.train import evaluate, make_optimizer
+from utils.train import _check_batch_size, _is_whole, evaluate, make_optimizer, minibatches
 
 PHASES = ("sample batch", "forward + loss", "backward", "optimiser step")
 
@@ -40,7 +40,6 @@ def profile_epoch(
     seconds = dict.fromkeys(PHASES, 0.0)
     started = time.perf_counter()
     clock = started
-    order = torch.randperm(len(train), generator=generator)
 
     def lap(phase: str) -> None:
         nonlocal clock
@@ -48,9 +47,7 @@ def profile_epoch(
         seconds[phase] += now - clock
         clock = now
 
-    lap("sample batch")
-    for start in range(0, len(train), batch_size):
-        batch = train.subset(order[start : start + batch_size])
+    for _, batch in minibatches(train, batch_size, generator):  # the shuffle, then each gather
         lap("sample batch")
         loss = F.mse_loss(model(batch.user_idx, batch.item_idx), batch.ratings)
         lap("forward + loss")
@@ -86,11 +83,8 @@ def sgd_epoch(
     users, items = model.user_emb.weight, model.item_emb.weight
     user_bias = model.user_bias.weight.squeeze(1) if model.biases else None
     item_bias = model.item_bias.weight.squeeze(1) if model.biases else None
-    order = torch.randperm(len(train), generator=generator, device="cpu")
-    order = order.to(train.ratings.device)
     squared_sum, decay = 0.0, lr * wd
-    for start in range(0, len(train), batch_size):
-        batch = train.subset(order[start : start + batch_size])
+    for _, batch in minibatches(train, batch_size, generator):
         user_vecs = users.index_select(0, batch.user_idx)  # (B, K)
         item_vecs = items.index_select(0, batch.item_idx)  # (B, K)
         predictions = (user_vecs * item_vecs).sum(1) + model.global_mean  # (B,)
@@ -130,10 +124,9 @@ def fit_sgd(
     a time, and it lets each step run as a few vectorised operations.
     """
     _check_sgd_model(model)
-    if not isinstance(n_epochs, int) or n_epochs < 1:
+    if not _is_whole(n_epochs) or n_epochs < 1:
         raise ValueError(f"n_epochs must be a whole number of at least 1, not {n_epochs!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a whole number of at least 1, not {batch_size!r}")
+    _check_batch_size(batch_size)
     if not (math.isfinite(lr) and lr > 0 and math.isfinite(wd) and wd >= 0):
         raise ValueError(f"lr must be > 0 and wd >= 0, both finite; got lr={lr!r}, wd={wd!r}")
     generator = torch.Generator().manual_seed(seed)
