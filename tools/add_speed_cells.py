@@ -40,6 +40,8 @@ the batch (a shuffled order, then three gathers), the forward pass and the loss,
 pass, and the optimiser step. `torch.profiler` shows the same per operator; a clock per phase is
 enough to decide what to change."""),
     ("code", """\
+# NBVAL_IGNORE_OUTPUT
+# (timings: they differ from run to run)
 torch.manual_seed(SEED)
 profiled = BiasedMF(syn_split.n_users, syn_split.n_items, 32, global_mean=3.5)
 step_profile = profile_epoch(profiled, syn_train.to("cpu"), BIG_BATCH)
@@ -55,7 +57,10 @@ First, the row additions are where a faster loop must save. PyTorch has three wa
 batch of rows into a table, all giving the same sums; which is fastest depends on the machine,
 the batch size and the PyTorch version, so we time them rather than guess (`utils.speed` uses
 `index_add_`, the plainest, which was as fast as any in our timings):"""),
-    ("code", "time_row_updates().round(2)"),
+    ("code", """\
+# NBVAL_IGNORE_OUTPUT
+# (timings: they differ from run to run)
+time_row_updates().round(2)"""),
     ("markdown", """\
 Second, autograd and Adam are more machinery than MF+bias needs. Its gradients are short enough
 to write by hand: with the error $e = r - (\\mu + b_u + b_i + p_u \\cdot q_i)$ of one rating,
@@ -68,6 +73,8 @@ batch at once with `index_add_`: no autograd, no gradient tables, no optimiser s
 the rows the batch touches are written. It trains MF+bias without a sigmoid
 range and nothing else; the rest of the course keeps `fit`."""),
     ("code", """\
+# NBVAL_IGNORE_OUTPUT
+# (timings: they differ from run to run)
 torch.manual_seed(SEED)
 sgd_32 = BiasedMF(syn_split.n_users, syn_split.n_items, 32, global_mean=3.5).to(DEVICE)
 sgd_history = fit_sgd(sgd_32, syn_train, n_epochs=2, lr=SGD_LR, wd=SGD_WD,
