@@ -190,13 +190,13 @@ def course_models(smoke: bool) -> list[CourseModel]:
              "lr": 1e-2, "lr_steps": {5: 2e-3}, "wd": 3e-4, "bias_wd": 1e-3,
              "recency_years": years, "batch_size": 2048}
             for years in (10.0, 20.0)
-        ], 20, "utils.models.BiasedMF + utils.encode.recency_weights (notebook 04's time-split "
+        ], 20, "utils.models.BiasedMF + utils.encode.recency_weights (notebook 05's time-split "
                "recipe)"),
         CourseModel("MF+bias, genres + year", _hybrid, [
             {"n_factors": n_factors, "optimizer": "adam", "lr": 1e-2, "lr_steps": {5: 2e-3},
              "wd": 3e-4, "bias_wd": 1e-3, "batch_size": 2048}
             for n_factors in (30, 50)
-        ], 20, "utils.models.HybridMF + utils.encode.item_features (notebook 04)"),
+        ], 20, "utils.models.HybridMF + utils.encode.item_features (notebook 05)"),
     ]
     return _smoke_courses(models) if smoke else models
 
