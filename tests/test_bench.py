@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
-from bench import contenders, report
+from bench import contenders, report, run
 from bench.splits import Split
 from utils.data import load_ratings
 
@@ -169,3 +169,20 @@ def test_readme_section_is_rewritten_only_between_markers(
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith(f"{report.MARK_END}\noutro\n")
     assert "STALE TABLE" not in text and "| m | **0.9000** |" in text and "| p | 0.9500 |" in text
+
+
+def test_a_partial_run_keeps_the_sections_it_did_not_run(tmp_path: Path) -> None:
+    previous = {"meta": {"smoke": False}, "accuracy": {"rows": ["kept"]},
+                "ranking": {"rows": ["kept too"]}, "speed": {"rows": ["old"]}}
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(previous))
+    results = {"meta": {}, "speed": {"rows": ["new"]}}
+    run.carry_over(results, path, {"speed"})
+    assert results["speed"] == {"rows": ["new"]}  # what ran is never replaced
+    assert results["accuracy"] == previous["accuracy"]
+    assert results["ranking"] == previous["ranking"]
+    assert results["meta"]["carried_over"] == {"sections": ["accuracy", "ranking"],
+                                               "from_run": {"smoke": False}}
+    everything = {"meta": {}}
+    run.carry_over(everything, path, {name for name, _ in run.SECTIONS})
+    assert everything == {"meta": {}}
