@@ -177,8 +177,8 @@ def _utils_pointers() -> Iterator[tuple[str, str, set[Ref], str]]:
 
 def _users_named(text: str) -> list[str | None]:
     """The bench module a "used by" pointer names, None for the bench as a whole."""
-    return [None if m.group(1).lower().replace("\n", " ").startswith("the")
-            else Path(m.group(1)).stem for m in USER_POINTER.finditer(" ".join(text.split()))]
+    return [None if m.group(1).lower().startswith("the") else Path(m.group(1)).stem
+            for m in USER_POINTER.finditer(" ".join(text.split()))]
 
 
 def test_docstring_pointers_name_lessons_of_the_series() -> None:
@@ -228,10 +228,11 @@ def test_bench_docstrings_name_lessons_that_teach_what_the_code_uses() -> None:
             for _, number in _lessons_named(text):
                 if number in LESSONS and not particular & _lesson_uses(number):
                     false.append(f"bench/{path.name}:{line}: says notebook {number}")
-            for stem in _users_named(text):
-                module = subject or path.stem
-                users = (ROOT / "bench" / f"{stem}.py").read_text() if stem else ""
-                if stem and not re.search(rf"\bbench\.{path.stem}\b|\b{module}\b", users):
+            for stem in [s for s in _users_named(text) if s]:
+                user = (ROOT / "bench" / f"{stem}.py").read_text()
+                uses = re.search(rf"\bbench\.{path.stem}\b", user) and (
+                    subject is None or re.search(rf"\b{subject}\b", user))
+                if not uses:
                     false.append(f"bench/{path.name}:{line}: says it is used by bench/{stem}.py")
     assert not false, "\n".join(false)
 
