@@ -274,17 +274,3 @@ def update_readme(ranking: dict[str, Any], readme: Path) -> str:
     readme.write_text(head + MARK_START + body + MARK_END + tail)
     return "README.md ranking table rewritten"
 
-
-SECTIONS = ("accuracy", "speed", "scaling", "ranking")
-
-
-def carry_over(results: dict[str, Any], previous_path: Path, sections: set[str]) -> None:
-    """Keep the sections not run this time from an existing results.json (a partial re-run)."""
-    if not previous_path.is_file() or sections >= set(SECTIONS):
-        return
-    previous = json.loads(previous_path.read_text())
-    kept = [name for name in SECTIONS if name not in sections and name in previous]
-    for name in kept:
-        results[name] = previous[name]
-    if kept:
-        results["meta"]["carried_over"] = {"sections": kept, "from_run": previous.get("meta")}

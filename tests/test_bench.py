@@ -9,18 +9,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+import torch
+
+from bench import contenders, report, run
+from bench.splits import Split
+from utils.data import load_ratings
 
 REPO = Path(__file__).resolve().parent.parent
 RUN = REPO / "bench" / "run.py"
-
-
-def _bench_module():
-    spec = importlib.util.spec_from_file_location("bench_run", RUN)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_run"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 def _installed(module: str) -> bool:
@@ -66,6 +65,10 @@ def test_smoke_run_writes_all_results(mirror: Path, tmp_path: Path) -> None:
     assert ratio["vs_seed002_loop"] > 1  # the vectorised loop beats the per-sample DataLoader
     assert len(results["scaling"]["rows"]) >= 2 and "slope" in results["scaling"]
     assert results["meta"]["smoke"] is True
+    _check_tables((out / "results.md").read_text(), has_surprise)
+    throughput = {row["loop"].split(" (")[0] for row in results["throughput"]["rows"]}
+    assert {"utils.train.fit", "utils.speed.fit_sgd"} <= throughput
+    assert (out / "time_to_accuracy.png").stat().st_size > 1000
 
     # The ranking section: every model on both datasets, peers exactly when installed.
     ranking = results["ranking"]["rows"]
@@ -78,53 +81,108 @@ def test_smoke_run_writes_all_results(mirror: Path, tmp_path: Path) -> None:
     assert "## Ranking from implicit feedback" in (out / "results.md").read_text()
 
 
+# The header row of every table results.md writes (the leaderboard's columns are the splits).
+EXPECTED_TABLES = {
+    "## Accuracy leaderboard": "| model | ml-100k u1 (200-user subsample) |",
+    "#### ml-100k u1 (200-user subsample)": "| model | RMSE | MAE | fit s | NDCG@10 |",
+    "### Chosen hyperparameters": "| model | chosen | slice RMSE | note |",
+    "### Head to head with scikit-surprise SVD": "| split | model | RMSE | fit s (median) | "
+                                                 "SVD s / model s |",
+    "### Time to accuracy": "| split | model | RMSE | fit s (median) | frontier |",
+    "## Targets": "| target | met | numbers |",
+    "## Speed": "| data | device | loop | batch | s/epoch | ratings/s | note |",
+    "Ratios": "| data | device | best utils batch | ratings/s | × seed-002 loop | "
+              "× surprise SVD epoch |",
+    "## Raw throughput": "| loop | threads | fit s | M ratings/s |",
+    "## Scaling": "| source | ratings | users | items | fit s | ratings/s |",
+    "## Ranking from implicit feedback": "| model | ml-latest-small HR@10 | ml-latest-small "
+                                          "NDCG@10 | ml-latest-small coverage@10 | ml-100k HR@10 "
+                                          "| ml-100k NDCG@10 | ml-100k coverage@10 |",
+    "| dataset | model | chosen |": "| dataset | model | chosen | slice NDCG@10 | settings tried "
+                                    "| fit s |",
+}
+
+
+def _check_tables(text: str, has_surprise: bool) -> None:
+    """Each heading is followed by its table with the expected columns, rows of that width."""
+    lines = text.splitlines()
+    for heading, header in EXPECTED_TABLES.items():
+        if not has_surprise and ("Head to head" in heading or heading == "## Targets"):
+            continue
+        start = next(n for n, line in enumerate(lines) if line.startswith(heading))
+        at = next(n for n in range(start, len(lines)) if lines[n].startswith("| "))
+        assert lines[at] == header, (heading, lines[at])
+        rows = []
+        for line in lines[at + 2:]:
+            if not line.startswith("| "):
+                break
+            rows.append(line)
+        assert rows, f"the table under {heading!r} has no rows"
+        assert all(row.count(" | ") == header.count(" | ") for row in rows), heading
+
+
 def test_surprise_adapter_matches_the_library(
     mirror: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("surprise")
     monkeypatch.setenv("MOVIELENS_MIRROR", str(mirror))
     monkeypatch.setenv("MF_COURSE_DATA", str(tmp_path / "data"))
-    bench = _bench_module()
     import surprise
 
-    base = bench.load_ratings("ml-100k", file_name="u1.base")
-    test = bench.load_ratings("ml-100k", file_name="u1.test")
+    base = load_ratings("ml-100k", file_name="u1.base")
+    test = load_ratings("ml-100k", file_name="u1.test")
     keep = base.user_id <= 100
-    split = bench.Split("tiny", "ml-100k", base[keep], test[test.user_id <= 100])
+    split = Split("tiny", "ml-100k", base[keep], test[test.user_id <= 100])
     for name, hp in (("SVD", {"n_factors": 8, "n_epochs": 3}),
                      ("SVDpp", {"n_factors": 4, "n_epochs": 2}),
                      ("BaselineOnly", {"method": "als"})):
-        fitted = bench._surprise(name)(split, hp, 0)
-        users, items, ratings = bench._ids(split)
-        frame = bench.pd.DataFrame({"u": users, "i": items, "r": ratings})
+        fitted = contenders._surprise(name)(split, hp, 0)
+        users, items, ratings = contenders._ids(split)
+        frame = pd.DataFrame({"u": users, "i": items, "r": ratings})
         trainset = surprise.Dataset.load_from_df(
             frame, surprise.Reader(rating_scale=split.scale)).build_full_trainset()
         algo = (surprise.BaselineOnly(bsl_options=hp, verbose=False) if name == "BaselineOnly"
                 else getattr(surprise, name)(random_state=0, **hp))
         algo.fit(trainset)
-        rows = split.test_t.subset(bench.torch.arange(50))
+        rows = split.test_t.subset(torch.arange(50))
         ours = fitted.predict(rows.user_idx, rows.item_idx).numpy()
         pairs = zip(rows.user_idx.tolist(), rows.item_idx.tolist(), strict=True)
         theirs = [algo.predict(u, i).est for u, i in pairs]
-        assert bench.np.allclose(ours, theirs, atol=1e-4), name
+        assert np.allclose(ours, theirs, atol=1e-4), name
 
 
 def test_readme_section_is_rewritten_only_between_markers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bench = _bench_module()
     readme = tmp_path / "README.md"
-    monkeypatch.setattr(bench, "README", readme)
+    monkeypatch.setattr(report, "README", readme)
     results = {"accuracy": {"rows": [
         {"split": "s", "model": "m", "rmse": 0.9, "fold_of": None},
         {"split": "s", "model": "p", "rmse": 0.95, "fold_of": None},
     ]}}
-    assert "does not exist" in bench.update_readme(results)
+    assert "does not exist" in report.update_readme(results)
     readme.write_text("intro\n")
-    assert "no leaderboard markers" in bench.update_readme(results)
+    assert "no leaderboard markers" in report.update_readme(results)
     assert readme.read_text() == "intro\n"
-    readme.write_text(f"intro\n{bench.MARK_START}\nSTALE TABLE\n{bench.MARK_END}\noutro\n")
-    bench.update_readme(results)
+    readme.write_text(f"intro\n{report.MARK_START}\nSTALE TABLE\n{report.MARK_END}\noutro\n")
+    report.update_readme(results)
     text = readme.read_text()
-    assert text.startswith("intro\n") and text.endswith(f"{bench.MARK_END}\noutro\n")
+    assert text.startswith("intro\n") and text.endswith(f"{report.MARK_END}\noutro\n")
     assert "STALE TABLE" not in text and "| m | **0.9000** |" in text and "| p | 0.9500 |" in text
+
+
+def test_a_partial_run_keeps_the_sections_it_did_not_run(tmp_path: Path) -> None:
+    previous = {"meta": {"smoke": False}, "accuracy": {"rows": ["kept"]},
+                "ranking": {"rows": ["kept too"]}, "speed": {"rows": ["old"]}}
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(previous))
+    results = {"meta": {}, "speed": {"rows": ["new"]}}
+    run.carry_over(results, path, {"speed"})
+    assert results["speed"] == {"rows": ["new"]}  # what ran is never replaced
+    assert results["accuracy"] == previous["accuracy"]
+    assert results["ranking"] == previous["ranking"]
+    assert results["meta"]["carried_over"] == {"sections": ["accuracy", "ranking"],
+                                               "from_run": {"smoke": False}}
+    everything = {"meta": {}}
+    run.carry_over(everything, path, {name for name, _ in run.SECTIONS})
+    assert everything == {"meta": {}}

@@ -19,6 +19,7 @@ from utils.train import (
     fit,
     fold_in,
     make_optimizer,
+    minibatches,
     predict,
     train_epoch,
 )
@@ -229,6 +230,21 @@ def test_arguments_that_cannot_train_are_refused(train, valid, arguments, messag
     settings = {"n_epochs": 2, "lr": 0.05, **arguments}
     with pytest.raises(ValueError, match=message):
         fit(_model(), train, valid, **settings)
+
+
+def test_minibatches_cover_every_rating_once_in_a_seeded_order(train) -> None:
+    """The batches slice one seeded permutation: every row once, all but the last full size."""
+    batches = list(minibatches(train, 96, torch.Generator().manual_seed(3)))
+    rows = torch.cat([r for r, _ in batches])
+    expected = torch.randperm(len(train), generator=torch.Generator().manual_seed(3))
+    assert torch.equal(rows, expected)
+    assert [len(r) for r, _ in batches[:-1]] == [96] * (len(batches) - 1)
+    assert 0 < len(batches[-1][0]) <= 96
+    for r, batch in batches:
+        assert torch.equal(batch.ratings, train.ratings[r])
+        assert torch.equal(batch.user_idx, train.user_idx[r])
+    with pytest.raises(ValueError, match="batch_size must be a whole number"):
+        next(minibatches(train, 0, torch.Generator()))
 
 
 def test_train_epoch_refuses_a_batch_size_below_one(train) -> None:

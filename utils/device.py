@@ -46,15 +46,18 @@ def _parse_device(choice: str, origin: str) -> torch.device:
     return device
 
 
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python, NumPy and torch, make CPU kernels deterministic; return a seeded Generator."""
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch and make CPU kernels deterministic.
+
+    Code that draws its own random numbers takes an explicit `torch.Generator` seeded where it
+    is made (as `fit` does with its `seed`), so this returns nothing.
+    """
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     # cuBLAS needs this workspace setting to be deterministic on CUDA.
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    return torch.Generator().manual_seed(seed)
 
 
 def environment_report(device: torch.device) -> str:

@@ -1,7 +1,8 @@
 """Looking inside a trained model: bias rankings, similar items, top-k recommendations.
 
-Taught in notebook 04 (and reused by notebook 08 and the bench). Everything works on whole
-tensors at once: no Python loop over users or items.
+Taught in notebook 04 and used again in notebooks 05 and 09; the widgets of notebooks 04 and 06
+(`utils.widgets`, timed by bench/widgets_speed.py) call `nearest_neighbours`. Everything works
+on whole tensors at once: no Python loop over users or items.
 """
 
 from __future__ import annotations

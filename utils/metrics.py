@@ -19,11 +19,6 @@ def mse(predictions: torch.Tensor, ratings: torch.Tensor) -> float:
     return float(torch.mean((predictions.float() - ratings.float()) ** 2))
 
 
-def rmse(predictions: torch.Tensor, ratings: torch.Tensor) -> float:
-    """Root mean squared error, in rating units."""
-    return mse(predictions, ratings) ** 0.5
-
-
 def mae(predictions: torch.Tensor, ratings: torch.Tensor) -> float:
     """Mean absolute error, in rating units."""
     return float(torch.mean(torch.abs(predictions.float() - ratings.float())))
@@ -161,35 +156,12 @@ def popularity_scorer(item_idx: torch.Tensor, n_items: int) -> Scorer:
     return lambda user_idx: counts.expand(len(user_idx), n_items)  # (B, I)
 
 
-def model_scorer(model: nn.Module, n_items: int, batch_size: int = 1 << 18) -> Scorer:
-    """Score every item for a chunk of users with `model(user_idx, item_idx)`, in eval mode."""
-
-    @torch.inference_mode()
-    def score(user_idx: torch.Tensor) -> torch.Tensor:
-        device = next(model.parameters()).device
-        users = user_idx.to(device).repeat_interleave(n_items)  # (B * I,)
-        items = torch.arange(n_items, device=device).repeat(len(user_idx))  # (B * I,)
-        was_training = model.training
-        model.eval()
-        try:
-            flat = torch.cat(
-                [
-                    model(users[start : start + batch_size], items[start : start + batch_size])
-                    for start in range(0, len(users), batch_size)
-                ]
-            )
-        finally:
-            model.train(was_training)
-        return flat.float().cpu().reshape(len(user_idx), n_items)  # (B, I)
-
-    return score
-
-
 def mf_scorer(model: nn.Module) -> Scorer:
     """Every item's score for a chunk of users as one matrix product (any `DotProductMF`).
 
-    The same numbers as `model_scorer` (a unit test checks it), without materialising one
-    embedding pair per (user, item): P_u Q^T + biases + offset, then the sigmoid range if any.
+    The same numbers as `utils.train.predict` on every (user, item) pair (a unit test checks
+    it), without materialising one embedding pair per pair: P_u Q^T + biases + offset, then the
+    sigmoid range if any.
     """
     has_biases = getattr(model, "biases", False)
     offset = getattr(model, "global_mean", 0.0)

@@ -12,7 +12,7 @@ import copy
 import math
 import numbers
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pandas as pd
 import torch
@@ -123,6 +123,21 @@ def blend_scan(
     ).rename_axis("weight of the first model")
 
 
+def minibatches(
+    train: RatingTensors, batch_size: int, generator: torch.Generator
+) -> Iterator[tuple[torch.Tensor, RatingTensors]]:
+    """One epoch of shuffled minibatches: (rows of `train`, those ratings); one randperm per epoch.
+
+    The permutation is drawn on the CPU with `generator` (reproducible on every device) and
+    moved to the data's device once; each batch is then gathered by index (no per-rating Python).
+    """
+    _check_batch_size(batch_size)
+    order = torch.randperm(len(train), generator=generator).to(train.ratings.device)  # (N,)
+    for start in range(0, len(train), batch_size):
+        rows = order[start : start + batch_size]  # (B,)
+        yield rows, train.subset(rows)
+
+
 def train_epoch(
     model: nn.Module,
     train: RatingTensors,
@@ -142,13 +157,10 @@ def train_epoch(
     device = train.ratings.device
     regularization = getattr(model, "regularization", None)
     no_penalty = torch.zeros((), device=device)
-    order = torch.randperm(len(train), generator=generator).to(device)  # (N,)
     # The sums stay on the device so that a GPU is not synchronised once per batch.
     loss_sum = torch.zeros((), device=device)
     penalty_sum = torch.zeros((), device=device)
-    for start in range(0, len(train), batch_size):
-        rows = order[start : start + batch_size]  # (B,)
-        batch = train.subset(rows)
+    for rows, batch in minibatches(train, batch_size, generator):
         opt.zero_grad(set_to_none=True)
         predictions = model(batch.user_idx, batch.item_idx)  # (B,)
         if sample_weights is None:

@@ -1,0 +1,1 @@
+"""The course benchmark: splits, contenders, sections and the report (run with bench/run.py)."""
