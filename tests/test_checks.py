@@ -235,3 +235,45 @@ def test_three_way_weights(capsys: pytest.CaptureFixture[str]) -> None:
     assert "sum to 1" in _verdict(capsys, "04.4", (0.5, 0.5, 0.5), **context)
     assert "clearly lower" in _verdict(capsys, "04.4", (0.5, 0.0, 0.5), **context)
     assert ": correct" in _verdict(capsys, "04.4", (0.0, 1.0, 0.0), **context)
+
+
+# Lesson 06
+def test_unrated_mean_square(capsys: pytest.CaptureFixture[str]) -> None:
+    from utils.gravity import GravityMF
+    from utils.train import predict
+
+    torch.manual_seed(0)
+    model = GravityMF(2, 3, 2, gravity=0.1, gravity_on="interaction")
+    rated = torch.tensor([True, False, False, True, False, True])  # (n_users * n_items,)
+    pairs = torch.arange(6)
+    centred = predict(model, pairs // 3, pairs % 3)
+    right = float((centred[~rated] ** 2).mean())
+    context = {"model": model, "rated": rated, "train_mean": 3.5}
+    assert "one number" in _verdict(capsys, "06.1", "small", **context)
+    assert "set interaction_model" in _verdict(capsys, "06.1", right, model=None, rated=rated,
+                                               train_mean=3.5)
+    whole = GravityMF(2, 3, 2, gravity=0.1)
+    assert 'gravity_on="interaction"' in _verdict(capsys, "06.1", right, model=whole,
+                                                  rated=rated, train_mean=3.5)
+    all_pairs = float((centred**2).mean())
+    assert "over all pairs" in _verdict(capsys, "06.1", all_pairs, **context)
+    in_stars = float(((centred[~rated] + 3.5) ** 2).mean())
+    assert "without the training mean" in _verdict(capsys, "06.1", in_stars, **context)
+    assert "not the mean square" in _verdict(capsys, "06.1", right + 0.1, **context)
+    assert ": correct" in _verdict(capsys, "06.1", right, **context)
+
+
+def test_per_rating_alone_rmse(capsys: pytest.CaptureFixture[str]) -> None:
+    from utils.gravity import GravityMF
+    from utils.train import evaluate
+
+    _, data = _tiny_model_and_data()
+    model = GravityMF(3, 3, 2, l2=0.0, l2_per_rating=0.1, gravity=0.05)
+    rmse = evaluate(model, data)["rmse"]
+    context = {"model": model, "data": data}
+    assert "one number" in _verdict(capsys, "06.2", [rmse], **context)
+    assert "set per_rating_model" in _verdict(capsys, "06.2", rmse, model=None, data=data)
+    both = GravityMF(3, 3, 2, l2=0.15, l2_per_rating=0.04)
+    assert "l2 = 0" in _verdict(capsys, "06.2", rmse, model=both, data=data)
+    assert "not the RMSE" in _verdict(capsys, "06.2", rmse + 0.1, **context)
+    assert ": correct" in _verdict(capsys, "06.2", rmse, **context)

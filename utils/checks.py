@@ -340,3 +340,45 @@ def _three_way_weights(answer: Any, models: list[torch.nn.Module], data: Any) ->
     if float(rmse(weights)) > float(rmse(grid).min()) + 5e-4:
         return False, "other weights give a clearly lower RMSE on the slice: search the grid"
     return True, "the best average on the slice, never on the validation ratings"
+
+
+# Lesson 06: the models work on centred ratings (the training mean subtracted).
+@_register("06.1")
+def _unrated_mean_square(
+    answer: Any, model: torch.nn.Module | None, rated: torch.Tensor, train_mean: float
+) -> tuple[bool, str]:
+    from utils.train import predict  # the training module is only needed by these checks
+
+    value = _number(answer)
+    if value is None:
+        return False, f"give the mean square as one number, not {type(answer).__name__}"
+    if model is None:
+        return False, "set interaction_model to the model you scored, so the check can score it"
+    if getattr(model, "gravity_on", None) != "interaction" or not getattr(model, "gravity", 0):
+        return False, 'the model should have gravity (> 0) with gravity_on="interaction"'
+    n_items = model.item_emb.num_embeddings
+    pairs = torch.arange(len(rated), device=rated.device)  # (n_users * n_items,)
+    centred = predict(model, pairs // n_items, pairs % n_items).to(rated.device)
+    unrated = float((centred[~rated] ** 2).mean())
+    if abs(value - float((centred**2).mean())) < 1e-4 < abs(value - unrated):
+        return False, "that is over all pairs; keep only the pairs nobody rated"
+    if abs(value - float(((centred[~rated] + train_mean) ** 2).mean())) < 1e-3:
+        return False, "square the centred predictions, without the training mean added back"
+    if abs(value - unrated) > 1e-4:
+        return False, "not the mean square of that model's centred predictions on unrated pairs"
+    return True, "compare it with the two models of section 7, L2 only and L2 + gravity"
+
+
+@_register("06.2")
+def _per_rating_alone_rmse(
+    answer: Any, model: torch.nn.Module | None, data: Any
+) -> tuple[bool, str]:
+    value = _number(answer)
+    if value is None:
+        return False, f"give the slice RMSE as one number, not {type(answer).__name__}"
+    if model is None:
+        return False, "set per_rating_model to the model you scored, so the check can score it"
+    if getattr(model, "l2", None) != 0 or not getattr(model, "l2_per_rating", 0):
+        return False, "the per-rating L2 alone: l2 = 0 and l2_per_rating > 0"
+    passed, why = _scored_like(value, model, data, "the chosen model")
+    return passed, why or "the per-rating L2 alone, scored on the tuning slice"
