@@ -154,3 +154,126 @@ def test_mlp_alone_rmse(capsys: pytest.CaptureFixture[str]) -> None:
     assert "not the RMSE" in _verdict(capsys, "07.3", scores["rmse"] * 1.1, **context)
     assert ": correct" in _verdict(capsys, "07.3", scores["rmse"], **context)
     assert "set mlp_alone_model" in _verdict(capsys, "07.3", scores["rmse"], model=None, data=data)
+
+
+# Lesson 04
+def test_ablation_mse(capsys: pytest.CaptureFixture[str]) -> None:
+    from utils.models import BiasedMF, RegularizedMF
+    from utils.train import evaluate
+
+    _, data = _tiny_model_and_data()
+    torch.manual_seed(0)
+    models = {"no biases": RegularizedMF(3, 3, 2, l2=0.1, biases=False, global_mean=3.0),
+              "no offset": RegularizedMF(3, 3, 2, l2=0.1)}
+    right = {name: evaluate(m, data)["mse"] for name, m in models.items()}
+    context = {"models": models, "data": data}
+    assert "give a dict" in _verdict(capsys, "04.1", [1.0, 2.0], **context)
+    assert "put the two models" in _verdict(capsys, "04.1", right, models={}, data=data)
+    swapped = {"no biases": models["no offset"], "no offset": models["no biases"]}
+    assert "biases=False" in _verdict(capsys, "04.1", right, models=swapped, data=data)
+    no_penalty = {**models, "no offset": BiasedMF(3, 3, 2)}
+    assert "keep the per-rating penalty" in _verdict(capsys, "04.1", right, models=no_penalty,
+                                                     data=data)
+    rmse = {name: evaluate(m, data)["rmse"] for name, m in models.items()}
+    assert "reported as an MSE" in _verdict(capsys, "04.1", rmse, **context)
+    assert "not the MSE" in _verdict(capsys, "04.1", {**right, "no offset": 9.0}, **context)
+    assert ": correct" in _verdict(capsys, "04.1", right, **context)
+
+
+def test_no_range_rmse(capsys: pytest.CaptureFixture[str]) -> None:
+    from utils.models import BiasedMF
+    from utils.train import evaluate
+
+    _, data = _tiny_model_and_data()
+    mean = float(data.ratings.mean())
+    model = BiasedMF(3, 3, 2, global_mean=mean)
+    rmse = evaluate(model, data)["rmse"]
+    context = {"model": model, "data": data, "mean_rating": mean}
+    assert "one number" in _verdict(capsys, "04.2", "low", **context)
+    assert "set no_range_model" in _verdict(capsys, "04.2", rmse, model=None, data=data,
+                                            mean_rating=mean)
+    ranged = BiasedMF(3, 3, 2, global_mean=mean, y_range=(0.0, 5.5))
+    assert "y_range=None" in _verdict(capsys, "04.2", rmse, model=ranged, data=data,
+                                      mean_rating=mean)
+    logit = BiasedMF(3, 3, 2, global_mean=0.566)
+    assert "not its logit" in _verdict(capsys, "04.2", rmse, model=logit, data=data,
+                                       mean_rating=mean)
+    assert "not the RMSE" in _verdict(capsys, "04.2", rmse + 0.1, **context)
+    assert ": correct" in _verdict(capsys, "04.2", rmse, **context)
+
+
+def test_top_by_average(capsys: pytest.CaptureFixture[str]) -> None:
+    from utils.encode import RatingTensors
+
+    # films 0..3: averages 5 (one rating), 4.5, 3, 2 (two ratings each)
+    data = RatingTensors(torch.zeros(7, dtype=torch.long), torch.tensor([0, 1, 1, 2, 2, 3, 3]),
+                         torch.tensor([5.0, 4.0, 5.0, 3.0, 3.0, 2.0, 2.0]))
+    context = {"data": data, "n_items": 4, "min_count": 2, "k": 2}
+    assert "item indices" in _verdict(capsys, "04.3", ["Heat", "Up"], **context)
+    assert "give 2 films" in _verdict(capsys, "04.3", [1], **context)
+    assert "not item indices" in _verdict(capsys, "04.3", [1, 7], **context)
+    assert "fewer than 2" in _verdict(capsys, "04.3", [0, 1], **context)
+    assert "lowest averages" in _verdict(capsys, "04.3", [3, 2], **context)
+    assert "not the highest" in _verdict(capsys, "04.3", [1, 3], **context)
+    assert "highest average down" in _verdict(capsys, "04.3", [2, 1], **context)
+    assert ": correct" in _verdict(capsys, "04.3", torch.tensor([1, 2]), **context)
+
+
+def test_three_way_weights(capsys: pytest.CaptureFixture[str]) -> None:
+    from utils.encode import RatingTensors
+    from utils.models import BiasedMF
+
+    data = RatingTensors(torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2]),
+                         torch.tensor([3.0, 3.0, 3.0]))
+    models = [BiasedMF(3, 3, 1, global_mean=mean) for mean in (2.0, 3.0, 5.0)]
+    for model in models:
+        torch.nn.init.zeros_(model.user_emb.weight)  # constant predictions: 2, 3 and 5 stars
+    context = {"models": models, "data": data}
+    assert "three numbers" in _verdict(capsys, "04.4", "half", **context)
+    assert "in slice_models" in _verdict(capsys, "04.4", (0, 1, 0), models=models[:2], data=data)
+    assert "one weight per model" in _verdict(capsys, "04.4", (0.5, 0.5), **context)
+    assert "sum to 1" in _verdict(capsys, "04.4", (0.5, 0.5, 0.5), **context)
+    assert "clearly lower" in _verdict(capsys, "04.4", (0.5, 0.0, 0.5), **context)
+    assert ": correct" in _verdict(capsys, "04.4", (0.0, 1.0, 0.0), **context)
+
+
+# Lesson 06
+def test_unrated_mean_square(capsys: pytest.CaptureFixture[str]) -> None:
+    from utils.gravity import GravityMF
+    from utils.train import predict
+
+    torch.manual_seed(0)
+    model = GravityMF(2, 3, 2, gravity=0.1, gravity_on="interaction")
+    rated = torch.tensor([True, False, False, True, False, True])  # (n_users * n_items,)
+    pairs = torch.arange(6)
+    centred = predict(model, pairs // 3, pairs % 3)
+    right = float((centred[~rated] ** 2).mean())
+    context = {"model": model, "rated": rated, "train_mean": 3.5}
+    assert "one number" in _verdict(capsys, "06.1", "small", **context)
+    assert "set interaction_model" in _verdict(capsys, "06.1", right, model=None, rated=rated,
+                                               train_mean=3.5)
+    whole = GravityMF(2, 3, 2, gravity=0.1)
+    assert 'gravity_on="interaction"' in _verdict(capsys, "06.1", right, model=whole,
+                                                  rated=rated, train_mean=3.5)
+    all_pairs = float((centred**2).mean())
+    assert "over all pairs" in _verdict(capsys, "06.1", all_pairs, **context)
+    in_stars = float(((centred[~rated] + 3.5) ** 2).mean())
+    assert "without the training mean" in _verdict(capsys, "06.1", in_stars, **context)
+    assert "not the mean square" in _verdict(capsys, "06.1", right + 0.1, **context)
+    assert ": correct" in _verdict(capsys, "06.1", right, **context)
+
+
+def test_per_rating_alone_rmse(capsys: pytest.CaptureFixture[str]) -> None:
+    from utils.gravity import GravityMF
+    from utils.train import evaluate
+
+    _, data = _tiny_model_and_data()
+    model = GravityMF(3, 3, 2, l2=0.0, l2_per_rating=0.1, gravity=0.05)
+    rmse = evaluate(model, data)["rmse"]
+    context = {"model": model, "data": data}
+    assert "one number" in _verdict(capsys, "06.2", [rmse], **context)
+    assert "set per_rating_model" in _verdict(capsys, "06.2", rmse, model=None, data=data)
+    both = GravityMF(3, 3, 2, l2=0.15, l2_per_rating=0.04)
+    assert "l2 = 0" in _verdict(capsys, "06.2", rmse, model=both, data=data)
+    assert "not the RMSE" in _verdict(capsys, "06.2", rmse + 0.1, **context)
+    assert ": correct" in _verdict(capsys, "06.2", rmse, **context)

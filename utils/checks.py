@@ -222,3 +222,163 @@ def _mlp_alone_rmse(answer: Any, model: torch.nn.Module | None, data: Any) -> tu
         return False, "set mlp_alone_model to the model you scored, so the check can score it"
     passed, why = _scored_like(value, model, data, "the chosen model")
     return passed, why or "the MLP branch alone, scored where the settings were chosen"
+
+
+# Lesson 04: the answers are recomputed from the student's own models and data, never from a
+# stored number. The time split reports an MSE, the slice and the random split an RMSE.
+def _validation_mse_like(
+    value: float, model: torch.nn.Module, data: Any, what: str
+) -> tuple[bool, str]:
+    rmse, mse = _rmse_and_mse(model, data)
+    if abs(value - rmse) < 1e-4 and abs(rmse - mse) > 1e-3:
+        return False, f"{what}: that is the RMSE; the time split is reported as an MSE"
+    if abs(value - mse) > 1e-4:
+        return False, f"{what}: not the MSE of that model on the validation ratings"
+    return True, ""
+
+
+@_register("04.1")
+def _ablation_mse(
+    answer: Any, models: dict[str, torch.nn.Module], data: Any
+) -> tuple[bool, str]:
+    names = {"no biases", "no offset"}
+    if not isinstance(answer, dict) or set(answer) != names:
+        return False, 'give a dict {"no biases": MSE, "no offset": MSE}'
+    if set(models) != names:
+        return False, "put the two models you scored in ablation_models, under the same keys"
+    for name, model in models.items():
+        has_offset = float(getattr(model, "global_mean", 0.0)) != 0.0
+        if name == "no biases" and (getattr(model, "biases", True) or not has_offset):
+            return False, "no biases: build the model with biases=False and keep the offset"
+        if name == "no offset" and (not getattr(model, "biases", False) or has_offset):
+            return False, "no offset: keep the biases and set global_mean to 0"
+        if not getattr(model, "l2", 0.0):
+            return False, f"{name}: keep the per-rating penalty (a RegularizedMF with l2 > 0)"
+        value = _number(answer[name])
+        if value is None:
+            return False, f"{name}: give the validation MSE as one number"
+        passed, why = _validation_mse_like(value, model, data, name)
+        if not passed:
+            return False, why
+    return True, "compare each with the full model (a): what does each part add?"
+
+
+@_register("04.2")
+def _no_range_rmse(
+    answer: Any, model: torch.nn.Module | None, data: Any, mean_rating: float
+) -> tuple[bool, str]:
+    value = _number(answer)
+    if value is None:
+        return False, f"give the slice RMSE as one number, not {type(answer).__name__}"
+    if model is None:
+        return False, "set no_range_model to the model you scored, so the check can score it"
+    if getattr(model, "y_range", None) is not None:
+        return False, "the model still squashes its output: build it with y_range=None"
+    offset = float(getattr(model, "global_mean", 0.0))
+    if abs(offset - mean_rating) > 0.05:
+        return False, ("without a sigmoid the offset is the mean rating itself, not its logit "
+                       "(sigmoid_offset is only for a model with a range)")
+    passed, why = _scored_like(value, model, data, "the chosen model")
+    return passed, why or "the weight decay chosen without a range, scored on the slice"
+
+
+@_register("04.3")
+def _top_by_average(
+    answer: Any, data: Any, n_items: int, min_count: int, k: int = 10
+) -> tuple[bool, str]:
+    try:
+        given = torch.as_tensor(np.asarray(answer.cpu() if isinstance(answer, torch.Tensor)
+                                           else answer, dtype=np.int64)).reshape(-1)
+    except (TypeError, ValueError):
+        return False, "give the films as item indices (item_idx), e.g. a tensor of integers"
+    if len(given) != k:
+        return False, f"give {k} films, not {len(given)}"
+    if given.min() < 0 or given.max() >= n_items:
+        return False, "some numbers are not item indices of the model (item_idx, not item_id)"
+    item_idx, ratings = data.item_idx.cpu(), data.ratings.cpu().double()
+    counts = torch.bincount(item_idx, minlength=n_items)
+    averages = torch.bincount(item_idx, weights=ratings, minlength=n_items) / counts.clamp(min=1)
+    if (counts[given] < min_count).any():
+        return False, f"some of these films have fewer than {min_count} training ratings"
+    eligible = torch.where(counts >= min_count, averages, torch.nan)
+    highest = eligible.nan_to_num(-torch.inf).topk(k).values
+    lowest = eligible.nan_to_num(torch.inf).topk(k, largest=False).values
+    mine = averages[given]
+    if torch.allclose(mine.sort().values, lowest.sort().values):
+        return False, "these are the lowest averages; rank from the highest"
+    if not torch.allclose(mine.sort(descending=True).values, highest):
+        return False, "not the highest averages of the training ratings among those films"
+    if not torch.allclose(mine, highest):
+        return False, "the right films, but list them from the highest average down"
+    return True, "now set the two top 10s side by side with the films' biases"
+
+
+@_register("04.4")
+def _three_way_weights(answer: Any, models: list[torch.nn.Module], data: Any) -> tuple[bool, str]:
+    from utils.train import predict  # the training module is only needed by these checks
+
+    try:
+        weights = torch.as_tensor(np.asarray(answer, dtype=np.float64)).reshape(-1)
+    except (TypeError, ValueError):
+        return False, "give the weights as three numbers: ((a), (b), plain MF)"
+    if len(models) != 3:
+        return False, "put the three models you blended in slice_models: (a), (b), plain MF"
+    if len(weights) != 3:
+        return False, f"give one weight per model, three in all, not {len(weights)}"
+    if (weights < 0).any() or abs(float(weights.sum()) - 1) > 1e-6:
+        return False, "the weights of an average are at least 0 and sum to 1"
+    predictions = torch.stack([predict(m, data.user_idx, data.item_idx).double().cpu()
+                               for m in models])  # (3, N)
+    ratings = data.ratings.double().cpu()
+
+    def rmse(w: torch.Tensor) -> torch.Tensor:
+        return ((w @ predictions - ratings) ** 2).mean(-1).sqrt()
+
+    steps = 20
+    grid = torch.tensor([(a, b, steps - a - b) for a in range(steps + 1)
+                         for b in range(steps + 1 - a)], dtype=torch.float64) / steps  # (G, 3)
+    if float(rmse(weights)) > float(rmse(grid).min()) + 5e-4:
+        return False, "other weights give a clearly lower RMSE on the slice: search the grid"
+    return True, "the best average on the slice, never on the validation ratings"
+
+
+# Lesson 06: the models work on centred ratings (the training mean subtracted).
+@_register("06.1")
+def _unrated_mean_square(
+    answer: Any, model: torch.nn.Module | None, rated: torch.Tensor, train_mean: float
+) -> tuple[bool, str]:
+    from utils.train import predict  # the training module is only needed by these checks
+
+    value = _number(answer)
+    if value is None:
+        return False, f"give the mean square as one number, not {type(answer).__name__}"
+    if model is None:
+        return False, "set interaction_model to the model you scored, so the check can score it"
+    if getattr(model, "gravity_on", None) != "interaction" or not getattr(model, "gravity", 0):
+        return False, 'the model should have gravity (> 0) with gravity_on="interaction"'
+    n_items = model.item_emb.num_embeddings
+    pairs = torch.arange(len(rated), device=rated.device)  # (n_users * n_items,)
+    centred = predict(model, pairs // n_items, pairs % n_items).to(rated.device)
+    unrated = float((centred[~rated] ** 2).mean())
+    if abs(value - float((centred**2).mean())) < 1e-4 < abs(value - unrated):
+        return False, "that is over all pairs; keep only the pairs nobody rated"
+    if abs(value - float(((centred[~rated] + train_mean) ** 2).mean())) < 1e-3:
+        return False, "square the centred predictions, without the training mean added back"
+    if abs(value - unrated) > 1e-4:
+        return False, "not the mean square of that model's centred predictions on unrated pairs"
+    return True, "compare it with the two models of section 7, L2 only and L2 + gravity"
+
+
+@_register("06.2")
+def _per_rating_alone_rmse(
+    answer: Any, model: torch.nn.Module | None, data: Any
+) -> tuple[bool, str]:
+    value = _number(answer)
+    if value is None:
+        return False, f"give the slice RMSE as one number, not {type(answer).__name__}"
+    if model is None:
+        return False, "set per_rating_model to the model you scored, so the check can score it"
+    if getattr(model, "l2", None) != 0 or not getattr(model, "l2_per_rating", 0):
+        return False, "the per-rating L2 alone: l2 = 0 and l2_per_rating > 0"
+    passed, why = _scored_like(value, model, data, "the chosen model")
+    return passed, why or "the per-rating L2 alone, scored on the tuning slice"
