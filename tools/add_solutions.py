@@ -790,8 +790,184 @@ for name in ("MF + biases", "NeuMF (GMF + MLP)"):
      "learning rate and more epochs."),
 ])
 
+LESSON_08 = Lesson("08", [
+    Exercise(
+        1, "Train the final model with `Y_RANGE = (0.0, 5.0)`",
+        "Set `five_star_means` to a dict `{range: mean prediction}` for the 5-star validation "
+        "ratings, for the final recipe with the range (0, 5) and for `final_model`.",
+        """\
+five_star_means = None  # your answer: {range: mean prediction for the 5-star validation ratings}
+five_star_models = {}  # your trained models, by range (the check scores them)
+### BEGIN SOLUTION
+# The final recipe, range (0, 5) instead of (0, 5.5), trained as long as the final model was,
+# so that the range is the only difference.
+closed_top_model = make_model(y_range=(0.0, 5.0))
+fit(closed_top_model, train, n_epochs=best_epochs, lr=LR, lr_steps=LR_STEPS, wd=WD,
+    bias_wd=BIAS_WD, batch_size=BATCH_SIZE, seed=SEED)
+five_star_models = {"(0, 5)": closed_top_model, "(0, 5.5)": final_model}
+valid_fives = valid.subset(torch.nonzero(valid.ratings == 5.0).squeeze(1))
+five_star_rows, five_star_preds = {}, {}
+for name, model in five_star_models.items():
+    five_star_preds[name] = predict(model, valid_fives.user_idx, valid_fives.item_idx).cpu()
+    five_star_rows[name] = {
+        "validation RMSE": evaluate(model, valid)["rmse"],
+        "RMSE on 5-star ratings": evaluate(model, valid_fives)["rmse"],
+        "mean prediction for a 5": float(five_star_preds[name].mean()),
+        "share predicted >= 4.75": float((five_star_preds[name] >= 4.75).double().mean()),
+        "highest prediction for a 5": float(five_star_preds[name].max()),
+    }
+five_star_means = {name: row["mean prediction for a 5"] for name, row in five_star_rows.items()}
+fig, ax = plt.subplots(figsize=(6, 3))
+for name, preds in five_star_preds.items():
+    ax.hist(preds.numpy(), bins=np.arange(1.0, 5.55, 0.1), alpha=0.6, label=f"range {name}")
+ax.axvline(5.0, color="grey", lw=0.8, ls="--")
+ax.set(xlabel="prediction for a validation rating of 5 stars", ylabel="ratings")
+ax.legend()
+plt.show()
+pd.DataFrame(five_star_rows).T.round(3)
+### END SOLUTION""",
+        "**Answer.** About a star below. Trained for the same 15 epochs, the (0, 5) model "
+        "predicts 3.98 on average for the 2,577 five-star validation ratings (4.03 with "
+        "(0, 5.5)), at most 4.78 (5.02), and only 0.1 % of them reach 4.75 (2.7 %). Most of the "
+        "gap is the shrinkage of any MSE model with L2; the closed top adds to it where it "
+        "hurts, the 5-star RMSE rising from 1.064 to 1.097 while the overall RMSE moves from "
+        "0.849 to 0.851 only.",
+        'check_exercise("08.1", five_star_means, models=five_star_models, data=valid)',
+    ),
+    Exercise(
+        2, "Put the argument order of Lam's post into `per_label_scores`",
+        "Set `zero_precision_stars` to the list of star classes whose precision is 0 when the "
+        "rounded predictions are the first argument.",
+        """\
+zero_precision_stars = None  # your answer: a list of star classes, e.g. [2.0, 4.5]
+### BEGIN SOLUTION
+post_order_labels = per_label_scores(rounded, truth)  # Lam's order: predictions as y_true
+right_order_labels = per_label_scores(truth, rounded)
+zero_precision_stars = post_order_labels.index[post_order_labels["precision"] == 0].tolist()
+print("precision 0 with the predictions first:", zero_precision_stars)
+print("how often the model predicts those classes:",
+      {star: int((rounded == star).sum()) for star in zero_precision_stars},
+      "; how often they are the true rating:",
+      {star: int((truth == star).sum()) for star in zero_precision_stars})
+pd.concat({"predictions first": post_order_labels, "ratings first": right_order_labels},
+          axis=1).round(3).T
+### END SOLUTION""",
+        "**Answer.** 0.5 and 1.0. With the predictions first, the precision of class c is the "
+        "share of the ratings that *were* c that the model predicted as c, i.e. the recall of "
+        "the right order. The model predicts 0.5 never and 1.0 six times, so all 264 ratings of "
+        "0.5 and all 530 of 1.0 are missed: 0/264 and 0/530. In the right order those classes "
+        "also show 0, but as 0/0 and 0/6, a statement about the six predictions instead of the "
+        "794 ratings.",
+        'check_exercise("08.2", zero_precision_stars, truth=truth, predicted=rounded)',
+    ),
+    Exercise(
+        3, "Replace it with a second MF",
+        "Set `implicit_ndcg` to the validation NDCG@10 of P(rated) × P(liked) with P(rated) "
+        "learned by a second MF, and `rated_liked` to the scorer you ranked with.",
+        """\
+import torch.nn.functional as F
+
+from utils.ranking import interaction_keys, sample_negatives, sampling_weights
+
+implicit_ndcg = None  # your answer: NDCG@10 on the validation set, with the learned P(rated)
+rated_liked = None  # the scorer you ranked with (user_idx -> scores), the check ranks again
+### BEGIN SOLUTION
+# From a small scan on the slice (10 to 40 epochs, lr 0.02 to 0.1, L2 0 to 1e-3).
+RATED_EPOCHS, RATED_LR, RATED_WD = 20, 0.05, 1e-4
+
+
+def rated_or_not(seen: RatingTensors, seed: int = SEED) -> RatingTensors:
+    # Each rated pair is a 1; for each, one random film the same user did not rate is a 0.
+    users, items = seen.user_idx.cpu(), seen.item_idx.cpu()
+    uniform = sampling_weights(items, n_items, "uniform")
+    negatives, drawn = sample_negatives(uniform, users, 1, torch.Generator().manual_seed(seed),
+                                        interaction_keys(users, items, n_items))  # (N, 1)
+    labels = torch.cat([torch.ones(len(users)), torch.zeros(int(drawn.sum()))])
+    return RatingTensors(torch.cat([users, users[drawn[:, 0]]]),
+                         torch.cat([items, negatives[drawn]]), labels).to(DEVICE)
+
+
+def train_rated_model(seen: RatingTensors) -> BiasedMF:
+    # No range and no offset: the output is a logit, trained with the logistic loss.
+    model = make_model(biases=True, y_range=None, n_factors=ABLATION_FACTORS, mean=0.0)
+    fit(model, rated_or_not(seen), n_epochs=RATED_EPOCHS, lr=RATED_LR, wd=RATED_WD,
+        batch_size=ABLATION_BATCH_SIZE, loss_fn=F.binary_cross_entropy_with_logits, seed=SEED)
+    return model
+
+
+def learned_rated_scorer(rated: BiasedMF, model: BiasedMF, sigma: float):
+    # With one sampled 0 per 1, the logit is log P(rated) up to a constant per user, which
+    # does not change a user's list; P(liked) is the lesson's.
+    rated_logit, rating_scorer = mf_scorer(rated), mf_scorer(model)
+    normal = torch.distributions.Normal(0.0, 1.0)
+
+    def score(user_idx: torch.Tensor) -> torch.Tensor:
+        liked = normal.cdf((rating_scorer(user_idx) - (LIKED - 0.25)) / sigma)  # (B, I)
+        return rated_logit(user_idx) + liked.clamp(min=1e-12).log()
+
+    return score
+
+
+# First on the slice, beside the lesson's rule there; then on the validation set.
+slice_scorer = learned_rated_scorer(train_rated_model(fit_part), tune_model, slice_rmse)
+slice_ndcg = rank(slice_scorer, fit_part, tune_slice)[f"ndcg@{K}"]
+print(f"slice NDCG@{K}: learned P(rated) x P(liked) {slice_ndcg:.4f}, popularity's P(rated) "
+      f"{slice_ranking.loc['P(rated) x P(liked)', f'ndcg@{K}']:.4f}")
+rated_model = train_rated_model(train)
+rated_liked = learned_rated_scorer(rated_model, final_model, slice_rmse)
+implicit_ranking = pd.DataFrame({
+    "most popular": valid_ranking.loc["most popular"],
+    "P(rated) x P(liked)": valid_ranking.loc["P(rated) x P(liked)"],
+    "learned P(rated) alone": rank(mf_scorer(rated_model), train, valid),
+    "learned P(rated) x P(liked)": rank(rated_liked, train, valid),
+}).T
+implicit_ndcg = float(implicit_ranking.loc["learned P(rated) x P(liked)", f"ndcg@{K}"])
+implicit_ranking.round(4)
+### END SOLUTION""",
+        "**Answer.** Yes, a little. With P(rated) from a logistic MF trained on rated pairs "
+        "against as many random unrated ones, the validation NDCG@10 is 0.180 against 0.174 "
+        "with popularity (on the slice 0.0819 against 0.0804). On its own the learned P(rated) "
+        "ranks like the most-popular list (0.159), since with uniform negatives it learns "
+        "mostly popularity; its personal part helps once P(liked) is added. Notebook 09 "
+        "trains such models for ranking directly.",
+        'check_exercise("08.3", implicit_ndcg, scorer=rated_liked, seen=train, heldout=valid,\n'
+        "               n_users=n_users, n_items=n_items, k=K, threshold=LIKED)",
+    ),
+], [
+    ("Why must the global offset sit on the logit scale once a sigmoid range squashes the "
+     "output?",
+     "The offset is added before the sigmoid: an offset of 3.5 would start every prediction at "
+     "5.5 · sigmoid(3.5) ≈ 5.3 stars; the logit of the mean's place in the range starts them "
+     "at the mean."),
+    ("Why does the sigmoid range end at 5.5 rather than 5?",
+     "A sigmoid never reaches its bound: with (0, 5) a 5 needs an infinite input and the slope "
+     "vanishes near the top, so the model never predicts 5."),
+    ("Which switch mattered most in the ablation, and which the least once biases were on?",
+     "The initialisation: every N(0, 1) row is bad (plain MF 8.2 MSE). With uniform init and "
+     "biases, the sigmoid range barely changes anything (0.730 against 0.734)."),
+    ("Why did everything switched on lose to plain uniform MF without L2?",
+     "The 610 + 8,983 biases overfit within 10 epochs when nothing holds them back (valid MSE "
+     "1.00 against 0.80)."),
+    ("How is the final model's number of epochs chosen without looking at the validation set?",
+     "Early stopping on a slice of the training ratings (15 epochs); the same recipe then "
+     "trains on all training ratings for that many epochs."),
+    ("What happens to precision and recall when `y_true` and `y_pred` are swapped?",
+     "They swap; macro F1 stays the same, weighted scores change because the weights follow "
+     "the first argument's class counts."),
+    ("What does a classification score on rounded ratings not see?",
+     "How far a miss is (a 4.5 for a 5 counts like a 0.5), and whether the films a user "
+     "would like end up at the top of the list."),
+    ("Why does ranking by predicted rating lose to the most-popular list?",
+     "It puts films with a high bias from a few ratings on top (median 22 training ratings "
+     "against 185), but a film is relevant only if the user rates it, which depends mostly on "
+     "popularity; an MSE model never sees unrated films."),
+    ("How does P(rated) × P(liked) score a film?",
+     "log of the film's training ratings (popularity) plus log Φ((r̂ − 3.75) / σ), with σ the "
+     "slice RMSE; it beats popularity on validation (NDCG@10 0.174 against 0.159)."),
+])
+
 LESSONS = {"01": LESSON_01, "02": LESSON_02, "03": LESSON_03, "05": LESSON_05,
-           "07": LESSON_07}
+           "07": LESSON_07, "08": LESSON_08}
 
 
 def apply(path: Path) -> None:

@@ -222,3 +222,80 @@ def _mlp_alone_rmse(answer: Any, model: torch.nn.Module | None, data: Any) -> tu
         return False, "set mlp_alone_model to the model you scored, so the check can score it"
     passed, why = _scored_like(value, model, data, "the chosen model")
     return passed, why or "the MLP branch alone, scored where the settings were chosen"
+
+
+# Lesson 08: the checks score the student's own models and scorer again, on the data they name.
+@_register("08.1")
+def _five_star_means(
+    answer: Any, models: dict[str, torch.nn.Module], data: Any
+) -> tuple[bool, str]:
+    from utils.train import evaluate, predict
+
+    ranges = {"(0, 5)": (0.0, 5.0), "(0, 5.5)": (0.0, 5.5)}
+    if not isinstance(answer, dict) or set(answer) != set(ranges):
+        return False, f"give a dict {{range: mean prediction}} with the keys {sorted(ranges)}"
+    if set(models) != set(ranges):
+        return False, f"put your two trained models in five_star_models, under {sorted(ranges)}"
+    fives = data.subset(torch.nonzero(data.ratings == 5.0).squeeze(1))
+    for name, y_range in ranges.items():
+        model = models[name]
+        if tuple(getattr(model, "y_range", None) or ()) != y_range:
+            return False, f"the model under {name!r} is not squashed into the range {name}"
+        value = _number(answer[name])
+        if value is None:
+            return False, f"{name}: give the mean prediction as one number"
+        on_fives = predict(model, fives.user_idx, fives.item_idx).double()
+        if abs(value - float(on_fives.mean())) < 1e-4:
+            continue
+        if abs(value - evaluate(model, fives)["rmse"]) < 1e-4:
+            return False, f"{name}: that is the RMSE on the 5-star ratings, not their prediction"
+        if abs(value - float(on_fives.max())) < 1e-4:
+            return False, f"{name}: that is the highest prediction; give the mean"
+        every = predict(model, data.user_idx, data.item_idx).double()
+        if abs(value - float(every.mean())) < 1e-4:
+            return False, f"{name}: that is the mean over all ratings; keep the 5-star ones"
+        return False, (f"{name}: not the mean prediction of that model for the validation "
+                       "ratings of 5 stars")
+    return True, "both means are those of your models; compare them with 5"
+
+
+@_register("08.2")
+def _zero_precision_stars(answer: Any, truth: Any, predicted: Any) -> tuple[bool, str]:
+    from utils.metrics import per_label_scores
+
+    if isinstance(answer, str) or not hasattr(answer, "__iter__"):
+        return False, f"give a list of star classes such as [2.0, 4.5], not {answer!r}"
+    given = {_number(star) for star in answer}
+    if None in given:
+        return False, "give each star class as a number of stars, such as 2.0 or 4.5"
+    table = per_label_scores(predicted, truth)  # the predictions first, as in Lam's post
+    expected = {float(star) for star in table.index[table["precision"] == 0]}
+    if given and given == {2 * star for star in expected}:
+        return False, "these are the doubled classes (1 to 10); give stars (0.5 to 5)"
+    if given != expected:
+        return False, ("not the classes whose precision is 0 when the predictions are the "
+                       "first argument: per_label_scores(rounded, truth)")
+    return True, "with the predictions first, precision is the recall of the right order"
+
+
+@_register("08.3")
+def _implicit_ndcg(
+    answer: Any, scorer: Any, seen: Any, heldout: Any, n_users: int, n_items: int,
+    k: int = 10, threshold: float = 4.0,
+) -> tuple[bool, str]:
+    from utils.metrics import ranking_metrics
+
+    value = _number(answer)
+    if value is None:
+        return False, f"give NDCG@{k} as one number, not {type(answer).__name__}"
+    if scorer is None:
+        return False, "set rated_liked to the scorer you ranked with, so the check can rank again"
+    table = ranking_metrics(scorer, seen, heldout, n_users, n_items, k=k, threshold=threshold)
+    means = table[[f"precision@{k}", f"recall@{k}", f"ndcg@{k}"]].mean()
+    if abs(value - means[f"ndcg@{k}"]) < 1e-6:
+        return True, "your rule's NDCG on the validation set: compare it with the lesson's rules"
+    for other in (f"precision@{k}", f"recall@{k}"):
+        if abs(value - means[other]) < 1e-6:
+            return False, f"that is the mean {other} of your rule; give its NDCG@{k}"
+    return False, (f"not the mean NDCG@{k} of your scorer over the validation users (rank "
+                   "against the training ratings, as rank() does)")
