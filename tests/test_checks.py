@@ -218,3 +218,58 @@ def test_implicit_ndcg(capsys: pytest.CaptureFixture[str]) -> None:
     assert "precision@2" in _verdict(capsys, "08.3", means["precision@2"], **context)
     assert "not the mean NDCG" in _verdict(capsys, "08.3", means["ndcg@2"] + 0.1, **context)
     assert ": correct" in _verdict(capsys, "08.3", means["ndcg@2"], **context)
+
+
+def test_half_power_probs(capsys: pytest.CaptureFixture[str]) -> None:
+    item_idx = torch.tensor([0, 0, 0, 0, 1, 2, 2])  # counts 4, 1, 2, 0
+    counts = torch.tensor([4.0, 1.0, 2.0, 0.0])
+    context = {"item_idx": item_idx, "n_items": 4}
+    right = counts.sqrt() / counts.sqrt().sum()
+    assert "as a tensor" in _verdict(capsys, "09.2", [0.25] * 4, **context)
+    assert "one per film" in _verdict(capsys, "09.2", right[:3], **context)
+    assert "sum to 1" in _verdict(capsys, "09.2", counts.sqrt(), **context)
+    assert "uniform sampler" in _verdict(capsys, "09.2", torch.full((4,), 0.25), **context)
+    assert "popularity-proportional" in _verdict(capsys, "09.2", counts / counts.sum(),
+                                                 **context)
+    three_quarters = counts**0.75 / (counts**0.75).sum()
+    assert "power 0.75" in _verdict(capsys, "09.2", three_quarters, **context)
+    assert "not proportional" in _verdict(capsys, "09.2", torch.tensor([0.4, 0.3, 0.3, 0.0]),
+                                          **context)
+    assert ": correct" in _verdict(capsys, "09.2", right.numpy(), **context)
+
+
+def test_uncorrected_coverage(capsys: pytest.CaptureFixture[str]) -> None:
+    from utils.encode import IdEncoder, RatingTensors
+    from utils.metrics import mf_scorer
+    from utils.models import BiasedMF
+    from utils.ranking import ImplicitData, leave_last_out_metrics
+
+    torch.manual_seed(0)
+    model = BiasedMF(3, 5, 2)
+    train = RatingTensors(torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2]), torch.ones(3))
+    heldout = RatingTensors(torch.tensor([0, 1, 2]), torch.tensor([3, 4, 0]), torch.ones(3))
+    data = ImplicitData(IdEncoder.fit(pd.Series([1, 2, 3])),
+                        IdEncoder.fit(pd.Series([1, 2, 3, 4, 5])), train, heldout)
+    scores = leave_last_out_metrics(mf_scorer(model), train, heldout, 3, 5, 2)
+    context = {"model": model, "data": data, "k": 2}
+    assert "one share" in _verdict(capsys, "09.3", 47.0, **context)
+    assert "set uncorrected_model" in _verdict(capsys, "09.3", 0.5, model=None, data=data)
+    assert "uncorrected_data" in _verdict(capsys, "09.3", 0.5, model=model, data=None)
+    assert "not the coverage" in _verdict(capsys, "09.3", scores["coverage@2"] / 2, **context)
+    assert ": correct" in _verdict(capsys, "09.3", scores["coverage@2"], **context)
+
+
+def test_sampled_hit_rates(capsys: pytest.CaptureFixture[str]) -> None:
+    full = {"ml-100k": {"popularity": {"HR@10": 0.05}, "EASE": {"HR@10": 0.09}}}
+    assert "with the keys" in _verdict(capsys, "09.4", {"popularity": 0.5}, full=full)
+    assert "hit rates of" in _verdict(capsys, "09.4", {"ml-100k": {"EASE": 0.5}}, full=full)
+    assert "one share" in _verdict(capsys, "09.4",
+                                   {"ml-100k": {"popularity": 50, "EASE": 0.5}}, full=full)
+    assert "against every film" in _verdict(capsys, "09.4",
+                                            {"ml-100k": {"popularity": 0.05, "EASE": 0.5}},
+                                            full=full)
+    assert "can only raise" in _verdict(capsys, "09.4",
+                                        {"ml-100k": {"popularity": 0.5, "EASE": 0.01}},
+                                        full=full)
+    assert ": correct" in _verdict(capsys, "09.4",
+                                   {"ml-100k": {"popularity": 0.5, "EASE": 0.6}}, full=full)

@@ -65,7 +65,8 @@ def test_lesson_shape(path: Path) -> None:
 # exercise has a worked solution, checks where an answer can be checked, and a self-check. The
 # rule below applies to these lessons only; the others are converted next and added here.
 WITH_SOLUTIONS = ["01_data_encoding.ipynb", "02_embeddings_debug.ipynb", "03_basic_mf.ipynb",
-                  "05_evaluation.ipynb", "07_deep_mf.ipynb", "08_advanced_mf.ipynb"]
+                  "05_evaluation.ipynb", "07_deep_mf.ipynb", "08_advanced_mf.ipynb",
+                  "09_rankings.ipynb"]
 
 
 def _is_solution(cell: nbformat.NotebookNode) -> bool:
