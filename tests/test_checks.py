@@ -277,3 +277,122 @@ def test_per_rating_alone_rmse(capsys: pytest.CaptureFixture[str]) -> None:
     assert "l2 = 0" in _verdict(capsys, "06.2", rmse, model=both, data=data)
     assert "not the RMSE" in _verdict(capsys, "06.2", rmse + 0.1, **context)
     assert ": correct" in _verdict(capsys, "06.2", rmse, **context)
+
+
+def _ranged_models_and_data() -> tuple[dict[str, torch.nn.Module], object]:
+    from utils.encode import RatingTensors
+    from utils.models import BiasedMF
+
+    torch.manual_seed(0)
+    data = RatingTensors(torch.tensor([0, 1, 2, 0, 1]), torch.tensor([1, 0, 2, 2, 1]),
+                         torch.tensor([5.0, 3.0, 5.0, 1.0, 4.0]))
+    models = {name: BiasedMF(3, 3, 2, global_mean=0.5, y_range=y_range)
+              for name, y_range in {"(0, 5)": (0.0, 5.0), "(0, 5.5)": (0.0, 5.5)}.items()}
+    return models, data
+
+
+def test_five_star_means(capsys: pytest.CaptureFixture[str]) -> None:
+    from utils.train import evaluate, predict
+
+    models, data = _ranged_models_and_data()
+    fives = data.subset(torch.tensor([0, 2]))
+    means = {name: float(predict(m, fives.user_idx, fives.item_idx).mean())
+             for name, m in models.items()}
+    context = {"models": models, "data": data}
+    assert "with the keys" in _verdict(capsys, "08.1", [1.0, 2.0], **context)
+    swapped = {"(0, 5)": models["(0, 5.5)"], "(0, 5.5)": models["(0, 5)"]}
+    assert "not squashed" in _verdict(capsys, "08.1", means, models=swapped, data=data)
+    assert "five_star_models" in _verdict(capsys, "08.1", means, models={}, data=data)
+    rmse = {**means, "(0, 5)": evaluate(models["(0, 5)"], fives)["rmse"]}
+    assert "RMSE on the 5-star" in _verdict(capsys, "08.1", rmse, **context)
+    overall = {**means, "(0, 5)": float(predict(models["(0, 5)"], data.user_idx,
+                                                data.item_idx).mean())}
+    assert "all ratings" in _verdict(capsys, "08.1", overall, **context)
+    assert "not the mean" in _verdict(capsys, "08.1", {**means, "(0, 5.5)": 4.9}, **context)
+    assert ": correct" in _verdict(capsys, "08.1", means, **context)
+
+
+def test_zero_precision_stars(capsys: pytest.CaptureFixture[str]) -> None:
+    truth = torch.tensor([0.5, 1.0, 3.0, 3.5, 4.0, 4.0])
+    predicted = torch.tensor([3.0, 3.0, 3.0, 3.5, 3.5, 4.0])
+    context = {"truth": truth, "predicted": predicted}
+    assert "a list of star classes" in _verdict(capsys, "08.2", 0.5, **context)
+    assert "number of stars" in _verdict(capsys, "08.2", ["half"], **context)
+    assert "doubled classes" in _verdict(capsys, "08.2", [1, 2], **context)
+    assert "not the classes" in _verdict(capsys, "08.2", [0.5], **context)
+    assert ": correct" in _verdict(capsys, "08.2", [1.0, 0.5], **context)
+
+
+def test_implicit_ndcg(capsys: pytest.CaptureFixture[str]) -> None:
+    from utils.encode import RatingTensors
+    from utils.metrics import popularity_scorer, ranking_metrics
+
+    seen = RatingTensors(torch.tensor([0, 0, 1, 2]), torch.tensor([0, 1, 0, 1]),
+                         torch.tensor([4.0, 3.0, 5.0, 4.0]))
+    heldout = RatingTensors(torch.tensor([0, 1, 2]), torch.tensor([2, 3, 3]),
+                            torch.tensor([5.0, 4.0, 2.0]))
+    scorer = popularity_scorer(torch.tensor([0, 0, 3, 3, 3, 2]), 4)
+    context = {"scorer": scorer, "seen": seen, "heldout": heldout, "n_users": 3, "n_items": 4,
+               "k": 2}
+    means = ranking_metrics(scorer, seen, heldout, 3, 4, k=2).mean()
+    assert means["ndcg@2"] != means["precision@2"]
+    assert "one number" in _verdict(capsys, "08.3", "high", **context)
+    assert "set rated_liked" in _verdict(capsys, "08.3", 0.5, **{**context, "scorer": None})
+    assert "precision@2" in _verdict(capsys, "08.3", means["precision@2"], **context)
+    assert "not the mean NDCG" in _verdict(capsys, "08.3", means["ndcg@2"] + 0.1, **context)
+    assert ": correct" in _verdict(capsys, "08.3", means["ndcg@2"], **context)
+
+
+def test_half_power_probs(capsys: pytest.CaptureFixture[str]) -> None:
+    item_idx = torch.tensor([0, 0, 0, 0, 1, 2, 2])  # counts 4, 1, 2, 0
+    counts = torch.tensor([4.0, 1.0, 2.0, 0.0])
+    context = {"item_idx": item_idx, "n_items": 4}
+    right = counts.sqrt() / counts.sqrt().sum()
+    assert "as a tensor" in _verdict(capsys, "09.2", [0.25] * 4, **context)
+    assert "one per film" in _verdict(capsys, "09.2", right[:3], **context)
+    assert "sum to 1" in _verdict(capsys, "09.2", counts.sqrt(), **context)
+    assert "uniform sampler" in _verdict(capsys, "09.2", torch.full((4,), 0.25), **context)
+    assert "popularity-proportional" in _verdict(capsys, "09.2", counts / counts.sum(),
+                                                 **context)
+    three_quarters = counts**0.75 / (counts**0.75).sum()
+    assert "power 0.75" in _verdict(capsys, "09.2", three_quarters, **context)
+    assert "not proportional" in _verdict(capsys, "09.2", torch.tensor([0.4, 0.3, 0.3, 0.0]),
+                                          **context)
+    assert ": correct" in _verdict(capsys, "09.2", right.numpy(), **context)
+
+
+def test_uncorrected_coverage(capsys: pytest.CaptureFixture[str]) -> None:
+    from utils.encode import IdEncoder, RatingTensors
+    from utils.metrics import mf_scorer
+    from utils.models import BiasedMF
+    from utils.ranking import ImplicitData, leave_last_out_metrics
+
+    torch.manual_seed(0)
+    model = BiasedMF(3, 5, 2)
+    train = RatingTensors(torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2]), torch.ones(3))
+    heldout = RatingTensors(torch.tensor([0, 1, 2]), torch.tensor([3, 4, 0]), torch.ones(3))
+    data = ImplicitData(IdEncoder.fit(pd.Series([1, 2, 3])),
+                        IdEncoder.fit(pd.Series([1, 2, 3, 4, 5])), train, heldout)
+    scores = leave_last_out_metrics(mf_scorer(model), train, heldout, 3, 5, 2)
+    context = {"model": model, "data": data, "k": 2}
+    assert "one share" in _verdict(capsys, "09.3", 47.0, **context)
+    assert "set uncorrected_model" in _verdict(capsys, "09.3", 0.5, model=None, data=data)
+    assert "uncorrected_data" in _verdict(capsys, "09.3", 0.5, model=model, data=None)
+    assert "not the coverage" in _verdict(capsys, "09.3", scores["coverage@2"] / 2, **context)
+    assert ": correct" in _verdict(capsys, "09.3", scores["coverage@2"], **context)
+
+
+def test_sampled_hit_rates(capsys: pytest.CaptureFixture[str]) -> None:
+    full = {"ml-100k": {"popularity": {"HR@10": 0.05}, "EASE": {"HR@10": 0.09}}}
+    assert "with the keys" in _verdict(capsys, "09.4", {"popularity": 0.5}, full=full)
+    assert "hit rates of" in _verdict(capsys, "09.4", {"ml-100k": {"EASE": 0.5}}, full=full)
+    assert "one share" in _verdict(capsys, "09.4",
+                                   {"ml-100k": {"popularity": 50, "EASE": 0.5}}, full=full)
+    assert "against every film" in _verdict(capsys, "09.4",
+                                            {"ml-100k": {"popularity": 0.05, "EASE": 0.5}},
+                                            full=full)
+    assert "can only raise" in _verdict(capsys, "09.4",
+                                        {"ml-100k": {"popularity": 0.5, "EASE": 0.01}},
+                                        full=full)
+    assert ": correct" in _verdict(capsys, "09.4",
+                                   {"ml-100k": {"popularity": 0.5, "EASE": 0.6}}, full=full)

@@ -61,12 +61,12 @@ def test_lesson_shape(path: Path) -> None:
     assert len(tagged) == 1, f"{path.name}: one parameters cell of UPPER_CASE knobs"
 
 
-# The lessons converted to the instructor-kit format (TEACHING.md, tools/add_solutions.py): each
-# exercise has a worked solution, checks where an answer can be checked, and a self-check. The
-# rule below applies to these lessons only; the others are converted next and added here.
+# The lessons in the instructor-kit format (TEACHING.md, tools/add_solutions.py): each exercise
+# has a worked solution, checks where an answer can be checked, and a self-check. Every lesson is
+# in it; a new lesson joins the list once its solutions are written.
 WITH_SOLUTIONS = ["01_data_encoding.ipynb", "02_embeddings_debug.ipynb", "03_basic_mf.ipynb",
                   "04_bias_mf.ipynb", "05_evaluation.ipynb", "06_gravity_mf.ipynb",
-                  "07_deep_mf.ipynb"]
+                  "07_deep_mf.ipynb", "08_advanced_mf.ipynb", "09_rankings.ipynb"]
 
 
 def _is_solution(cell: nbformat.NotebookNode) -> bool:

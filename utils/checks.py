@@ -382,3 +382,156 @@ def _per_rating_alone_rmse(
         return False, "the per-rating L2 alone: l2 = 0 and l2_per_rating > 0"
     passed, why = _scored_like(value, model, data, "the chosen model")
     return passed, why or "the per-rating L2 alone, scored on the tuning slice"
+
+
+# Lesson 08: the checks score the student's own models and scorer again, on the data they name.
+@_register("08.1")
+def _five_star_means(
+    answer: Any, models: dict[str, torch.nn.Module], data: Any
+) -> tuple[bool, str]:
+    from utils.train import evaluate, predict
+
+    ranges = {"(0, 5)": (0.0, 5.0), "(0, 5.5)": (0.0, 5.5)}
+    if not isinstance(answer, dict) or set(answer) != set(ranges):
+        return False, f"give a dict {{range: mean prediction}} with the keys {sorted(ranges)}"
+    if set(models) != set(ranges):
+        return False, f"put your two trained models in five_star_models, under {sorted(ranges)}"
+    fives = data.subset(torch.nonzero(data.ratings == 5.0).squeeze(1))
+    for name, y_range in ranges.items():
+        model = models[name]
+        if tuple(getattr(model, "y_range", None) or ()) != y_range:
+            return False, f"the model under {name!r} is not squashed into the range {name}"
+        value = _number(answer[name])
+        if value is None:
+            return False, f"{name}: give the mean prediction as one number"
+        on_fives = predict(model, fives.user_idx, fives.item_idx).double()
+        if abs(value - float(on_fives.mean())) < 1e-4:
+            continue
+        if abs(value - evaluate(model, fives)["rmse"]) < 1e-4:
+            return False, f"{name}: that is the RMSE on the 5-star ratings, not their prediction"
+        if abs(value - float(on_fives.max())) < 1e-4:
+            return False, f"{name}: that is the highest prediction; give the mean"
+        every = predict(model, data.user_idx, data.item_idx).double()
+        if abs(value - float(every.mean())) < 1e-4:
+            return False, f"{name}: that is the mean over all ratings; keep the 5-star ones"
+        return False, (f"{name}: not the mean prediction of that model for the validation "
+                       "ratings of 5 stars")
+    return True, "both means are those of your models; compare them with 5"
+
+
+@_register("08.2")
+def _zero_precision_stars(answer: Any, truth: Any, predicted: Any) -> tuple[bool, str]:
+    from utils.metrics import per_label_scores
+
+    if isinstance(answer, str) or not hasattr(answer, "__iter__"):
+        return False, f"give a list of star classes such as [2.0, 4.5], not {answer!r}"
+    given = {_number(star) for star in answer}
+    if None in given:
+        return False, "give each star class as a number of stars, such as 2.0 or 4.5"
+    table = per_label_scores(predicted, truth)  # the predictions first, as in Lam's post
+    expected = {float(star) for star in table.index[table["precision"] == 0]}
+    if given and given == {2 * star for star in expected}:
+        return False, "these are the doubled classes (1 to 10); give stars (0.5 to 5)"
+    if given != expected:
+        return False, ("not the classes whose precision is 0 when the predictions are the "
+                       "first argument: per_label_scores(rounded, truth)")
+    return True, "with the predictions first, precision is the recall of the right order"
+
+
+@_register("08.3")
+def _implicit_ndcg(
+    answer: Any, scorer: Any, seen: Any, heldout: Any, n_users: int, n_items: int,
+    k: int = 10, threshold: float = 4.0,
+) -> tuple[bool, str]:
+    from utils.metrics import ranking_metrics
+
+    value = _number(answer)
+    if value is None:
+        return False, f"give NDCG@{k} as one number, not {type(answer).__name__}"
+    if scorer is None:
+        return False, "set rated_liked to the scorer you ranked with, so the check can rank again"
+    table = ranking_metrics(scorer, seen, heldout, n_users, n_items, k=k, threshold=threshold)
+    means = table[[f"precision@{k}", f"recall@{k}", f"ndcg@{k}"]].mean()
+    if abs(value - means[f"ndcg@{k}"]) < 1e-6:
+        return True, "your rule's NDCG on the validation set: compare it with the lesson's rules"
+    for other in (f"precision@{k}", f"recall@{k}"):
+        if abs(value - means[other]) < 1e-6:
+            return False, f"that is the mean {other} of your rule; give its NDCG@{k}"
+    return False, (f"not the mean NDCG@{k} of your scorer over the validation users (rank "
+                   "against the training ratings, as rank() does)")
+
+
+# Lesson 09: a drawing distribution is recomputed from the counts; a trained model is ranked
+# again on the data it was scored on.
+@_register("09.2")
+def _half_power_probs(
+    answer: Any, item_idx: torch.Tensor, n_items: int, power: float = 0.5
+) -> tuple[bool, str]:
+    if not isinstance(answer, torch.Tensor | np.ndarray):
+        return False, f"give the probabilities as a tensor, not {type(answer).__name__}"
+    probs = torch.as_tensor(answer, dtype=torch.float64).reshape(-1).cpu()
+    if len(probs) != n_items:
+        return False, f"{len(probs):,} probabilities for {n_items:,} films: give one per film"
+    if (probs < 0).any() or abs(float(probs.sum()) - 1) > 1e-4:
+        return False, "probabilities are at least 0 and sum to 1: divide by their sum"
+    counts = torch.bincount(item_idx.cpu(), minlength=n_items).double()
+
+    def shares(exponent: float) -> torch.Tensor:
+        weights = counts**exponent if exponent else torch.ones_like(counts)
+        return weights / weights.sum()
+
+    for exponent, name in ((0.0, "uniform"), (1.0, "popularity-proportional"),
+                           (0.75, "word2vec's power 0.75")):
+        if exponent != power and torch.allclose(probs, shares(exponent), atol=1e-7):
+            return False, f"this is the {name} sampler; raise the counts to the power {power}"
+    if not torch.allclose(probs, shares(power), rtol=1e-3, atol=1e-9):
+        return False, (f"not proportional to the films' training counts to the power {power} "
+                       "(count the films of the training rows you train on)")
+    return True, "between uniform and popularity: popular films are drawn less than in proportion"
+
+
+@_register("09.3")
+def _uncorrected_coverage(
+    answer: Any, model: torch.nn.Module | None, data: Any | None, k: int = 10
+) -> tuple[bool, str]:
+    from utils.metrics import mf_scorer
+    from utils.ranking import leave_last_out_metrics
+
+    value = _number(answer)
+    if value is None or not 0 <= value <= 1:
+        return False, "give coverage@k as one share between 0 and 1"
+    if model is None or data is None:
+        return False, ("set uncorrected_model and uncorrected_data to the model you scored and "
+                       "its data, so the check can rank it")
+    scores = leave_last_out_metrics(mf_scorer(model), data.train, data.heldout, data.n_users,
+                                    data.n_items, k)
+    if abs(value - scores[f"coverage@{k}"]) < 1e-9:
+        return True, "the coverage of your model's lists: compare it with the corrected run"
+    for metric in (f"HR@{k}", f"NDCG@{k}"):
+        if abs(value - scores[metric]) < 1e-9:
+            return False, f"that is the model's {metric}; give its coverage@{k}"
+    return False, (f"not the coverage@{k} of that model's lists on the data it is scored on "
+                   "(the share of the catalogue in at least one user's top k)")
+
+
+@_register("09.4")
+def _sampled_hit_rates(
+    answer: Any, full: dict[str, dict[str, dict[str, float]]], k: int = 10
+) -> tuple[bool, str]:
+    models = ("popularity", "EASE")
+    if not isinstance(answer, dict) or set(answer) != set(full):
+        return False, f"give a dict {{dataset: {{model: HR@{k}}}}} with the keys {sorted(full)}"
+    for dataset, rates in answer.items():
+        if not isinstance(rates, dict) or not set(models) <= set(rates):
+            return False, f"{dataset}: give the hit rates of {list(models)}"
+        for model in models:
+            value, on_all = _number(rates[model]), full[dataset][model][f"HR@{k}"]
+            if value is None or not 0 <= value <= 1:
+                return False, f"{dataset}, {model}: give HR@{k} as one share between 0 and 1"
+            if abs(value - on_all) < 1e-9:
+                return False, (f"{dataset}, {model}: that is the hit rate against every film; "
+                               "rank the held-out film against 100 sampled ones")
+            if value < on_all:
+                return False, (f"{dataset}, {model}: lower than against every film, but fewer "
+                               "competitors can only raise the held-out film's rank")
+    return True, "each sampled hit rate is far above the full one; compare the two models' order"
