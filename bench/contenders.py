@@ -106,7 +106,7 @@ def _mf(split: Split, hp: dict[str, Any]) -> nn.Module:
 def _biased(split: Split, hp: dict[str, Any]) -> nn.Module:
     y_range = None
     if hp.get("y_range"):
-        y_range = (0.0, split.scale[1] + 0.5)  # seed 004's (0, max + 0.5)
+        y_range = (0.0, split.scale[1] + 0.5)  # Lam's post's (0, max + 0.5)
     # With a y_range the offset sits inside the sigmoid: its logit makes a fresh model
     # predict the training mean (utils.models.sigmoid_offset, notebook 04).
     offset = sigmoid_offset(split.global_mean, y_range) if hp.get("offset", True) else 0.0

@@ -279,7 +279,7 @@ def _speed_markdown(results: dict[str, Any]) -> list[str]:
     for r in speed["ratios"]:
         out.append(f"| {r['dataset']} | {r['device']} | {r['best_utils_batch_size'] or 'full'}"
                    f" | {r['best_utils_ratings_per_second']:,.0f} | "
-                   f"{fmt(r.get('vs_seed002_loop'), 1)} | "
+                   f"{fmt(r.get('vs_dataloader_loop'), 1)} | "
                    f"{fmt(r.get('vs_surprise_svd_epoch'), 2)} |")
     if not speed["gpu"]:
         out.append("\nNo GPU on this machine: GPU rows appear when pick_device() finds one.")

@@ -62,7 +62,7 @@ def test_smoke_run_writes_all_results(mirror: Path, tmp_path: Path) -> None:
     assert any(loop.startswith("utils.train.fit") for loop in loops)
     assert any(loop.startswith("seed-002") for loop in loops)
     ratio = results["speed"]["ratios"][0]
-    assert ratio["vs_seed002_loop"] > 1  # the vectorised loop beats the per-sample DataLoader
+    assert ratio["vs_dataloader_loop"] > 1  # the vectorised loop beats the per-sample DataLoader
     assert len(results["scaling"]["rows"]) >= 2 and "slope" in results["scaling"]
     assert results["meta"]["smoke"] is True
     _check_tables((out / "results.md").read_text(), has_surprise)

@@ -1,4 +1,4 @@
-"""utils.encode: the encoder, both splits (seed 000's exact numbers) and tensors."""
+"""utils.encode: the encoder, both splits (the source notebook's exact numbers) and tensors."""
 
 from __future__ import annotations
 

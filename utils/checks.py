@@ -47,6 +47,13 @@ def check_exercise(key: str, answer: Any, **context: Any) -> None:
         raise AssertionError(f"exercise {key}: {message}")
 
 
+def _metric_given_instead(
+    value: float, scores: Any, names: tuple[str, ...], tolerance: float
+) -> str | None:
+    """The name among `names` whose score equals `value` (a common mix-up), or None."""
+    return next((name for name in names if abs(value - scores[name]) < tolerance), None)
+
+
 def _number(answer: Any) -> float | None:
     try:
         return float(answer)
@@ -454,9 +461,9 @@ def _implicit_ndcg(
     means = table[[f"precision@{k}", f"recall@{k}", f"ndcg@{k}"]].mean()
     if abs(value - means[f"ndcg@{k}"]) < 1e-6:
         return True, "your rule's NDCG on the validation set: compare it with the lesson's rules"
-    for other in (f"precision@{k}", f"recall@{k}"):
-        if abs(value - means[other]) < 1e-6:
-            return False, f"that is the mean {other} of your rule; give its NDCG@{k}"
+    other = _metric_given_instead(value, means, (f"precision@{k}", f"recall@{k}"), 1e-6)
+    if other:
+        return False, f"that is the mean {other} of your rule; give its NDCG@{k}"
     return False, (f"not the mean NDCG@{k} of your scorer over the validation users (rank "
                    "against the training ratings, as rank() does)")
 
@@ -507,9 +514,9 @@ def _uncorrected_coverage(
                                     data.n_items, k)
     if abs(value - scores[f"coverage@{k}"]) < 1e-9:
         return True, "the coverage of your model's lists: compare it with the corrected run"
-    for metric in (f"HR@{k}", f"NDCG@{k}"):
-        if abs(value - scores[metric]) < 1e-9:
-            return False, f"that is the model's {metric}; give its coverage@{k}"
+    other = _metric_given_instead(value, scores, (f"HR@{k}", f"NDCG@{k}"), 1e-9)
+    if other:
+        return False, f"that is the model's {other}; give its coverage@{k}"
     return False, (f"not the coverage@{k} of that model's lists on the data it is scored on "
                    "(the share of the catalogue in at least one user's top k)")
 
