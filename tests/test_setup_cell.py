@@ -75,6 +75,7 @@ def test_the_setup_cell_says_what_failed_when_the_download_fails(
     assert f"Could not download the course from {missing} at release v1.0" in message
     assert "fatal:" in message  # git's own reason
     assert "check the address, that the release exists and that the runtime is online" in message
+    assert not list(tmp_path.iterdir()), "a failed clone must leave nothing behind"
 
 
 def test_a_fork_sets_its_address_in_one_step(tmp_path: Path) -> None:

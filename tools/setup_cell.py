@@ -80,8 +80,10 @@ SETUP_TEMPLATE = '''\
 # Setup, the same cell opens every lesson (tools/setup_cell.py writes it from course.toml):
 # make `import utils` mean this course's package, then seed, pick the device, print versions.
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 COURSE_GIT = os.environ.get("MF_COURSE_GIT", "{git_url}")
@@ -94,17 +96,22 @@ if "google.colab" in sys.modules:  # Colab: clone the release once, put it first
             "Open the lesson from the course's own repository, or give your fork's address in "
             "course.toml (README, 'Open in Colab') or with %env MF_COURSE_GIT=<git URL>."
         )
-    if not COURSE_ROOT.is_dir():
+    if not COURSE_ROOT.is_dir():  # cloned aside, then renamed: a stopped clone is no course
+        scratch = Path(tempfile.mkdtemp(prefix="mf-course-clone-", dir=COURSE_ROOT.parent))
         clone = subprocess.run(
             ["git", "clone", "--quiet", "--depth=1", f"--branch={{COURSE_RELEASE}}", COURSE_GIT,
-             str(COURSE_ROOT)], capture_output=True, text=True,
+             str(scratch / "course")], capture_output=True, text=True,
         )
         if clone.returncode:
+            shutil.rmtree(scratch, ignore_errors=True)
             raise RuntimeError(
                 f"Could not download the course from {{COURSE_GIT}} at release {{COURSE_RELEASE}}"
                 f" ({{clone.stderr.strip()}}): check the address, that the release exists and "
                 "that the runtime is online, then run this cell again."
             )
+        if not COURSE_ROOT.is_dir():  # another lesson in this runtime may have finished first
+            (scratch / "course").rename(COURSE_ROOT)
+        shutil.rmtree(scratch, ignore_errors=True)
 else:  # a checkout: the lessons sit in notebooks/, the course's package in the folder above
     COURSE_ROOT = Path.cwd().parent
 sys.path.insert(0, str(COURSE_ROOT))
