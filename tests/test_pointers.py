@@ -6,6 +6,8 @@
   "used by the bench" / "called from bench/NAME.py" must hold the same way.
 - Every UPPER_CASE name a lesson assigns is assigned in its `parameters` cell (the setup cell
   and the exercise cells, metadata `course_kit`, excepted), so that every knob is in one place.
+- Every lesson links (`../utils/NAME.py`, which works on GitHub) to each `utils` module its cells
+  import after the setup cell, and to no module that does not exist.
 """
 
 from __future__ import annotations
@@ -291,3 +293,23 @@ def test_knobs_are_set_in_the_parameters_cell(number: str) -> None:
     assert len(tagged) == 1, f"notebook {number} has {len(tagged)} cells tagged `parameters`"
     outside = _knobs_outside_parameters(LESSONS[number])
     assert not outside, f"notebook {number} sets knobs outside its parameters cell: {outside}"
+
+
+UTILS_LINK = re.compile(r"\(\.\./utils/(\w+)\.py\)")
+
+
+@pytest.mark.parametrize("number", list(LESSONS))
+def test_lessons_link_to_the_utils_modules_they_import(number: str) -> None:
+    cells = json.loads(LESSONS[number].read_text())["cells"]
+    code = [c for c in cells if c["cell_type"] == "code"][1:]  # the setup cell is generated
+    tree = ast.parse("\n".join(
+        "" if line.lstrip().startswith(("%", "!")) else line
+        for cell in code for line in "".join(cell["source"]).splitlines()))
+    imported = {node.module.split(".", 1)[1] for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("utils.")}
+    markdown = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    linked = set(UTILS_LINK.findall(markdown))
+    unlinked = imported - linked
+    assert not unlinked, f"notebook {number}: add a link ../utils/NAME.py for {unlinked}"
+    missing = {name for name in linked if not (ROOT / "utils" / f"{name}.py").is_file()}
+    assert not missing, f"notebook {number} links to utils modules that do not exist: {missing}"
