@@ -39,15 +39,11 @@ class IdEncoder:
         return self.ids[indices]
 
 
-@dataclass(frozen=True)
-class EncodedSplit:
-    """A train/validation pair with user_idx and item_idx columns and the encoders behind them."""
+class EncoderSizes:
+    """`n_users` and `n_items` for a dataclass holding `users` and `items` encoders."""
 
-    train: pd.DataFrame
-    valid: pd.DataFrame
     users: IdEncoder
     items: IdEncoder
-    n_valid_dropped: int  # validation rows whose user or item never appears in training
 
     @property
     def n_users(self) -> int:
@@ -58,6 +54,17 @@ class EncodedSplit:
     def n_items(self) -> int:
         """Number of items in the embedding table."""
         return len(self.items)
+
+
+@dataclass(frozen=True)
+class EncodedSplit(EncoderSizes):
+    """A train/validation pair with user_idx and item_idx columns and the encoders behind them."""
+
+    train: pd.DataFrame
+    valid: pd.DataFrame
+    users: IdEncoder
+    items: IdEncoder
+    n_valid_dropped: int  # validation rows whose user or item never appears in training
 
 
 def encode_split(train: pd.DataFrame, valid: pd.DataFrame) -> EncodedSplit:

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from utils.encode import IdEncoder, RatingTensors, to_tensors
+from utils.encode import EncoderSizes, IdEncoder, RatingTensors, to_tensors
 from utils.metrics import Scorer, item_popularity, mf_scorer, ranking_metrics, unseen_top_k
 from utils.models import BiasedMF, lookup
 from utils.progress import progress_bar
@@ -50,23 +50,13 @@ def leave_last_out(ratings: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 @dataclass(frozen=True)
-class ImplicitData:
+class ImplicitData(EncoderSizes):
     """One dataset encoded for ranking: encoders fitted on every rating, and the split tensors."""
 
     users: IdEncoder
     items: IdEncoder
     train: RatingTensors  # the ratings are kept (the rating model uses them)
     heldout: RatingTensors  # one row per user: the latest interaction
-
-    @property
-    def n_users(self) -> int:
-        """Number of users."""
-        return len(self.users)
-
-    @property
-    def n_items(self) -> int:
-        """Number of items in the catalogue."""
-        return len(self.items)
 
 
 def encode_leave_last_out(ratings: pd.DataFrame) -> ImplicitData:
