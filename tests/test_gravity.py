@@ -1,19 +1,12 @@
-"""Unit tests of utils.gravity, utils.embeddings and the 3D-backend switch in utils.plots."""
+"""Unit tests of utils.gravity and the 3D-backend switch in utils.plots."""
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
 
-from utils.embeddings import (
-    genre_matrix,
-    genre_pair_groups,
-    knn_label_agreement,
-    nearest_neighbours,
-)
 from utils.encode import RatingTensors
 from utils.gravity import (
     GravityMF,
@@ -140,37 +133,6 @@ def _train_with_and_without_gravity() -> None:
         spread[strength] = float((every[~observed] ** 2).mean())
         assert F.mse_loss(model(users, items), train.ratings) < 1.0
     assert spread[1.0] < spread[0.0]
-
-
-def test_genre_matrix_keeps_every_genre() -> None:
-    genres = pd.Series([["Comedy"], ["Comedy", "Drama"], [], ["Horror"]], index=[10, 11, 12, 13])
-    multi_hot = genre_matrix(genres)
-    assert list(multi_hot.columns) == ["Comedy", "Drama", "Horror"]
-    assert multi_hot.sum(axis=1).tolist() == [1, 2, 0, 1]
-    groups = genre_pair_groups(multi_hot, "Comedy", "Drama")
-    assert groups.tolist() == ["Comedy", "both", "neither", "neither"]
-
-
-def test_nearest_neighbours_exclude_self_and_are_ordered() -> None:
-    vectors = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9], [0.7, 0.7]])
-    neighbours = nearest_neighbours(vectors, k=2)
-    assert neighbours.shape == (5, 2)
-    assert (neighbours != np.arange(5)[:, None]).all()
-    assert neighbours[0, 0] == 1 and neighbours[2, 0] == 3
-
-
-def test_knn_agreement_sees_clusters_and_not_noise() -> None:
-    rng = np.random.default_rng(0)
-    labels = np.repeat(np.eye(3, dtype=bool), 40, axis=0)  # (120, 3), one genre each
-    clustered = labels @ (5 * rng.normal(size=(3, 8))) + rng.normal(size=(120, 8))
-    result = knn_label_agreement(clustered, labels, k=5, n_shuffles=10)
-    assert result["observed"] > 0.95
-    assert abs(result["shuffled_mean"] - 1 / 3) < 0.05
-    assert result["z"] > 10
-    noise = knn_label_agreement(rng.normal(size=(120, 8)), labels, k=5, n_shuffles=10)
-    assert abs(noise["observed"] - noise["shuffled_mean"]) < 0.1
-    with pytest.raises(ValueError):
-        knn_label_agreement(clustered[:5], labels, k=2)
 
 
 def test_interactive_3d_is_off_when_asked_or_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,4 @@
-"""Unit tests of utils.interpret on tiny hand-made tables."""
+"""Unit tests of utils.interpret on tiny hand-made tables and synthetic clusters."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ import torch
 
 from utils.encode import IdEncoder, RatingTensors
 from utils.interpret import (
+    genre_matrix,
+    genre_pair_groups,
     item_biases,
+    knn_label_agreement,
     nearest_neighbours,
     rank_by_score,
     rating_counts,
     recommend,
-    score_all_items,
     with_titles,
 )
 from utils.models import BiasedMF, DotProductMF, HybridMF
@@ -73,15 +75,6 @@ def test_nearest_neighbours_use_cosine_and_skip_the_query() -> None:
     assert limited.tolist() == [[2, 3]]  # item 1 is masked out, item 0 is the query itself
 
 
-def test_score_all_items_matches_the_dot_products() -> None:
-    torch.manual_seed(0)
-    model = DotProductMF(4, 6, 3)
-    scores = score_all_items(model, torch.tensor([2, 0]), n_items=6)
-    expected = model.user_emb.weight[[2, 0]] @ model.item_emb.weight.T
-    assert scores.shape == (2, 6)
-    assert torch.allclose(scores, expected.detach(), atol=1e-6)
-
-
 def test_recommend_excludes_seen_items_per_user() -> None:
     model = DotProductMF(3, 5, 1)
     with torch.no_grad():
@@ -95,6 +88,8 @@ def test_recommend_excludes_seen_items_per_user() -> None:
     only_user_1, _ = recommend(model, torch.tensor([1]), n_items=5, seen=seen, k=1)
     assert only_user_1.tolist() == [[0]]
     unfiltered, _ = recommend(model, torch.tensor([0]), n_items=5, k=2)
+    with pytest.raises(ValueError, match="scores 5 items, not n_items=6"):
+        recommend(model, torch.tensor([0]), n_items=6, k=2)
     assert unfiltered.tolist() == [[0, 1]]
     allowed = torch.tensor([False, True, True, True, True])
     limited, _ = recommend(model, torch.tensor([1]), n_items=5, seen=seen, k=2, allowed=allowed)
@@ -108,3 +103,36 @@ def test_with_titles_decodes_indices() -> None:
     assert frame["item_id"].tolist() == [30, 10]
     assert frame["title"].tolist() == ["C", "A"]
     assert frame["bias"].tolist() == [0.5, -0.5]
+
+
+def test_genre_matrix_keeps_every_genre() -> None:
+    genres = pd.Series([["Comedy"], ["Comedy", "Drama"], [], ["Horror"]], index=[10, 11, 12, 13])
+    multi_hot = genre_matrix(genres)
+    assert list(multi_hot.columns) == ["Comedy", "Drama", "Horror"]
+    assert multi_hot.sum(axis=1).tolist() == [1, 2, 0, 1]
+    groups = genre_pair_groups(multi_hot, "Comedy", "Drama")
+    assert groups.tolist() == ["Comedy", "both", "neither", "neither"]
+
+
+def test_nearest_neighbours_of_every_row_keep_float64_and_order() -> None:
+    vectors = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9], [0.7, 0.7]],
+                           dtype=torch.float64)
+    neighbours, sims = nearest_neighbours(vectors, torch.arange(5), k=2)
+    assert neighbours.shape == (5, 2) and sims.dtype == torch.float64
+    assert (neighbours != torch.arange(5)[:, None]).all()
+    assert neighbours[0, 0] == 1 and neighbours[2, 0] == 3
+    assert (sims[:, 0] >= sims[:, 1]).all()
+
+
+def test_knn_agreement_sees_clusters_and_not_noise() -> None:
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.eye(3, dtype=bool), 40, axis=0)  # (120, 3), one genre each
+    clustered = labels @ (5 * rng.normal(size=(3, 8))) + rng.normal(size=(120, 8))
+    result = knn_label_agreement(clustered, labels, k=5, n_shuffles=10)
+    assert result["observed"] > 0.95
+    assert abs(result["shuffled_mean"] - 1 / 3) < 0.05
+    assert result["z"] > 10
+    noise = knn_label_agreement(rng.normal(size=(120, 8)), labels, k=5, n_shuffles=10)
+    assert abs(noise["observed"] - noise["shuffled_mean"]) < 0.1
+    with pytest.raises(ValueError):
+        knn_label_agreement(clustered[:5], labels, k=2)

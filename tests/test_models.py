@@ -14,7 +14,9 @@ from utils.models import (
     RegularizedMF,
     init_embedding,
     lookup,
+    score_all_items,
     sigmoid_offset,
+    squash,
 )
 from utils.train import fit
 
@@ -300,3 +302,34 @@ def test_hybrid_mf_with_new_items_refuses_the_wrong_number_of_features() -> None
     model = HybridMF(3, 6, 2, _genre_features())
     with pytest.raises(ValueError, match="one row of 3 features"):
         model.with_new_items(torch.ones(2, 4))
+
+
+def _all_pairs_forward(model: torch.nn.Module, users: torch.Tensor, n_items: int) -> torch.Tensor:
+    pairs_users = users.repeat_interleave(n_items)  # (U * I,)
+    pairs_items = torch.arange(n_items).repeat(len(users))  # (U * I,)
+    with torch.no_grad():
+        return model(pairs_users, pairs_items).reshape(len(users), n_items)
+
+
+@pytest.mark.parametrize("model", [
+    DotProductMF(5, 7, 3),
+    BiasedMF(5, 7, 3, init="normal", global_mean=0.3),
+    BiasedMF(5, 7, 3, init="normal", biases=False, global_mean=0.3, y_range=(0.0, 5.5)),
+    BiasedMF(5, 7, 3, init="normal", global_mean=0.3, y_range=(0.0, 5.5)),
+], ids=["dot", "biased", "no biases, ranged", "biased, ranged"])
+def test_score_all_items_equals_forward_on_every_pair(model: torch.nn.Module) -> None:
+    if getattr(model, "biases", False):
+        with torch.no_grad():  # non-zero biases, so that leaving one out would show
+            model.user_bias.weight.normal_()
+            model.item_bias.weight.normal_()
+    users = torch.tensor([4, 0, 2])
+    with torch.no_grad():
+        scores = score_all_items(model, users)
+    assert scores.shape == (3, 7)
+    torch.testing.assert_close(scores, _all_pairs_forward(model, users, 7))
+
+
+def test_squash_maps_into_the_range_and_leaves_none_alone() -> None:
+    scores = torch.tensor([-50.0, 0.0, 50.0])
+    torch.testing.assert_close(squash(scores, (1.0, 5.0)), torch.tensor([1.0, 3.0, 5.0]))
+    assert squash(scores, None) is scores

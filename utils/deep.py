@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from utils.models import init_embedding, lookup
+from utils.models import init_embedding, lookup, squash
 
 
 def mlp_tower(in_features: int, hidden: tuple[int, ...], dropout: float = 0.0) -> nn.Sequential:
@@ -22,14 +22,6 @@ def mlp_tower(in_features: int, hidden: tuple[int, ...], dropout: float = 0.0) -
             layers.append(nn.Dropout(dropout))
         in_features = width
     return nn.Sequential(*layers)
-
-
-def squash(scores: torch.Tensor, y_range: tuple[float, float] | None) -> torch.Tensor:
-    """low + (high - low) * sigmoid(scores) for y_range=(low, high); unchanged for None."""
-    if y_range is None:
-        return scores
-    low, high = y_range
-    return low + (high - low) * torch.sigmoid(scores)
 
 
 class RatingBiases(nn.Module):

@@ -1,8 +1,10 @@
-"""Looking inside a trained model: bias rankings, similar items, top-k recommendations.
+"""Looking inside a trained model: biases, similar items, recommendations, genre agreement.
 
-Taught in notebook 04 and used again in notebooks 05 and 09; the widgets of notebooks 04 and 06
-(`utils.widgets`, timed by bench/widgets_speed.py) call `nearest_neighbours`. Everything works
-on whole tensors at once: no Python loop over users or items.
+Taught in notebook 04 (bias rankings, neighbours, top-k lists) and used again in notebooks 05
+and 09; notebook 06 measures with it how well the embedding space groups films by genre. The
+widgets of notebooks 04 and 06 (`utils.widgets`, timed by bench/widgets_speed.py) call
+`nearest_neighbours`. Everything works on whole tensors at once: no Python loop over users or
+items.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from utils.encode import IdEncoder, RatingTensors
-from utils.train import predict
+from utils.models import score_all_items
 
 
 def item_biases(model: nn.Module) -> torch.Tensor:
@@ -59,7 +61,8 @@ def nearest_neighbours(
 
     `allowed` (a boolean mask over rows, e.g. items with enough ratings) limits the candidates.
     """
-    table = F.normalize(embeddings.detach().float(), dim=1)  # (N, K) unit rows
+    dtype = torch.promote_types(embeddings.dtype, torch.float32)  # float64 stays float64
+    table = F.normalize(embeddings.detach().to(dtype), dim=1)  # (N, K) unit rows
     query_idx = torch.as_tensor(query_idx, device=table.device).reshape(-1)
     similarity = table[query_idx] @ table.T  # (Q, N)
     if allowed is not None:
@@ -69,15 +72,6 @@ def nearest_neighbours(
     n_candidates = int(torch.isfinite(similarity).sum(1).min())
     top = torch.topk(similarity, min(k, n_candidates), dim=1)
     return top.indices, top.values  # (Q, k), (Q, k)
-
-
-def score_all_items(model: nn.Module, user_idx: torch.Tensor, n_items: int) -> torch.Tensor:
-    """Predicted ratings of every item for each user, shape (U, n_items)."""
-    user_idx = torch.as_tensor(user_idx).reshape(-1)
-    items = torch.arange(n_items, device=user_idx.device)  # (I,)
-    users = user_idx.repeat_interleave(n_items)  # (U * I,)
-    scores = predict(model, users, items.repeat(len(user_idx)))  # (U * I,)
-    return scores.reshape(len(user_idx), n_items)  # (U, I)
 
 
 def recommend(
@@ -93,8 +87,11 @@ def recommend(
     `allowed` (a boolean mask over items, e.g. enough ratings) limits the candidates.
     """
     user_idx = torch.as_tensor(user_idx).reshape(-1)
-    # predict() returns an inference tensor; a clone may be edited in place.
-    scores = score_all_items(model, user_idx, n_items).clone()  # (U, I)
+    with torch.inference_mode():
+        scores = score_all_items(model, user_idx)  # (U, I)
+    if scores.shape[1] != n_items:
+        raise ValueError(f"the model scores {scores.shape[1]} items, not n_items={n_items}")
+    scores = scores.clone()  # an inference tensor: a clone may be edited in place
     if allowed is not None:
         scores[:, ~allowed.to(scores.device)] = -torch.inf
     if seen is not None:
@@ -122,3 +119,60 @@ def with_titles(
         values = values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else values
         frame[name] = np.asarray(values).reshape(-1)
     return frame
+
+
+# --- genres against the embedding space (notebook 06) -----------------------------------------
+
+def genre_matrix(genres: pd.Series) -> pd.DataFrame:
+    """Multi-hot (movies x genres) bool frame from a Series of genre lists, index kept."""
+    names = sorted({genre for movie_genres in genres for genre in movie_genres})
+    rows = np.zeros((len(genres), len(names)), dtype=bool)
+    column = {name: position for position, name in enumerate(names)}
+    for row, movie_genres in enumerate(genres):
+        rows[row, [column[genre] for genre in movie_genres]] = True
+    return pd.DataFrame(rows, index=genres.index, columns=names)
+
+
+def genre_pair_groups(multi_hot: pd.DataFrame, first: str, second: str) -> pd.Series:
+    """Label each movie `first`, `second`, 'both' or 'neither' for a two-genre contrast."""
+    in_first, in_second = multi_hot[first].to_numpy(), multi_hot[second].to_numpy()
+    labels = np.select(
+        [in_first & in_second, in_first, in_second], ["both", first, second], default="neither"
+    )
+    return pd.Series(labels, index=multi_hot.index, name=f"{first} vs {second}")
+
+
+def knn_label_agreement(
+    vectors: np.ndarray,
+    labels: np.ndarray,
+    k: int = 10,
+    n_shuffles: int = 20,
+    seed: int = 0,
+) -> dict[str, float]:
+    """How often a movie's k nearest neighbours share a label with it, against shuffled labels.
+
+    `labels` is a bool (n, L) multi-hot matrix: two movies agree when they share at least one
+    label, so films with several genres count honestly. The baseline keeps the neighbour graph
+    and permutes the label rows `n_shuffles` times; `z` is (observed - mean) / std.
+    """
+    labels = np.asarray(labels, dtype=bool)
+    if len(vectors) != len(labels):
+        raise ValueError(f"{len(vectors)} vectors but {len(labels)} label rows")
+    table = torch.as_tensor(np.asarray(vectors, dtype=np.float64))
+    neighbours = nearest_neighbours(table, torch.arange(len(table)), k)[0].numpy()  # (n, k)
+
+    def agreement(rows: np.ndarray) -> float:
+        shared = (rows[:, None, :] & rows[neighbours]).any(axis=2)  # (n, k)
+        return float(shared.mean())
+
+    rng = np.random.default_rng(seed)
+    shuffled = np.array([agreement(labels[rng.permutation(len(labels))])
+                         for _ in range(n_shuffles)])
+    observed = agreement(labels)
+    spread = float(shuffled.std(ddof=1)) if n_shuffles > 1 else float("nan")
+    return {
+        "observed": observed,
+        "shuffled_mean": float(shuffled.mean()),
+        "shuffled_std": spread,
+        "z": (observed - float(shuffled.mean())) / spread if spread > 0 else float("nan"),
+    }

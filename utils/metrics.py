@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from utils.encode import RatingTensors
+from utils.models import score_all_items
 
 
 def mse(predictions: torch.Tensor, ratings: torch.Tensor) -> float:
@@ -157,31 +158,11 @@ def popularity_scorer(item_idx: torch.Tensor, n_items: int) -> Scorer:
 
 
 def mf_scorer(model: nn.Module) -> Scorer:
-    """Every item's score for a chunk of users as one matrix product (any `DotProductMF`).
-
-    The same numbers as `utils.train.predict` on every (user, item) pair (a unit test checks
-    it), without materialising one embedding pair per pair: P_u Q^T + biases + offset, then the
-    sigmoid range if any.
-    """
-    has_biases = getattr(model, "biases", False)
-    offset = getattr(model, "global_mean", 0.0)
-    y_range = getattr(model, "y_range", None)
+    """`utils.models.score_all_items` as a Scorer: float scores on the CPU, no gradients."""
 
     @torch.inference_mode()
     def score(user_idx: torch.Tensor) -> torch.Tensor:
-        weights = model.item_emb.weight
-        all_items = torch.arange(weights.shape[0], device=weights.device)
-        item_vecs = model.item_vectors(all_items)  # (I, K), with HybridMF's feature part
-        user_idx = user_idx.to(item_vecs.device)
-        user_vecs = model.user_emb.weight[user_idx]  # (B, K)
-        scores = user_vecs @ item_vecs.T + offset  # (B, I)
-        if has_biases:
-            scores = scores + model.user_bias.weight[user_idx]  # (B, 1), broadcast over items
-            scores = scores + model.item_bias_values(all_items)[None, :]  # (1, I)
-        if y_range is not None:
-            low, high = y_range
-            scores = low + (high - low) * torch.sigmoid(scores)
-        return scores.float().cpu()
+        return score_all_items(model, user_idx).float().cpu()
 
     return score
 

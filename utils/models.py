@@ -34,6 +34,14 @@ def init_embedding(embedding: nn.Embedding, init: str) -> None:
         raise ValueError(f"init must be one of {INITS}, not {init!r}")
 
 
+def squash(scores: torch.Tensor, y_range: tuple[float, float] | None) -> torch.Tensor:
+    """low + (high - low) * sigmoid(scores) for y_range=(low, high); unchanged for None."""
+    if y_range is None:
+        return scores
+    low, high = y_range
+    return low + (high - low) * torch.sigmoid(scores)
+
+
 class DotProductMF(nn.Module):
     """Plain MF: the prediction is the dot product of a user and an item vector (notebook 03)."""
 
@@ -92,10 +100,7 @@ class BiasedMF(DotProductMF):
         if self.biases:
             user_bias = lookup(self.user_bias, user_idx).squeeze(1)  # (B,)
             scores = scores + user_bias + self.item_bias_values(item_idx)
-        if self.y_range is not None:
-            low, high = self.y_range
-            scores = low + (high - low) * torch.sigmoid(scores)
-        return scores
+        return squash(scores, self.y_range)
 
 
 class HybridMF(BiasedMF):
@@ -172,6 +177,25 @@ def sigmoid_offset(mean: float, y_range: tuple[float, float] | None) -> float:
         raise ValueError(f"the mean {mean} must lie strictly inside y_range {y_range}")
     fraction = (mean - low) / (high - low)
     return math.log(fraction / (1.0 - fraction))
+
+
+def score_all_items(model: DotProductMF, user_idx: torch.Tensor) -> torch.Tensor:
+    """Every item's prediction for each user in `user_idx`, shape (U, n_items), in one product.
+
+    The same numbers as `forward` on every (user, item) pair, without building the U x I pairs:
+    P_u Q^T (with HybridMF's feature part), then the biases and the offset, then the sigmoid
+    range if the model has one.
+    """
+    weights = model.item_emb.weight
+    all_items = torch.arange(weights.shape[0], device=weights.device)
+    item_vecs = model.item_vectors(all_items)  # (I, K)
+    user_idx = torch.as_tensor(user_idx, device=weights.device).reshape(-1)
+    scores = lookup(model.user_emb, user_idx) @ item_vecs.T  # (U, I)
+    scores = scores + getattr(model, "global_mean", 0.0)  # DotProductMF has no offset
+    if getattr(model, "biases", False):
+        scores = scores + lookup(model.user_bias, user_idx)  # (U, 1), broadcast over items
+        scores = scores + model.item_bias_values(all_items)[None, :]  # (1, I)
+    return squash(scores, getattr(model, "y_range", None))
 
 
 class RegularizedMF(BiasedMF):

@@ -397,7 +397,9 @@ class TrainingPlayground(Interactive):
 
     Taught in notebook 03 (dot product: factors, weight decay, learning rate, epochs) and used
     in notebook 06 (kind="gravity": L2 and gravity strengths). Each setting is trained once with
-    the same seed and cached, so moving a slider back redraws the same curve at once.
+    the same seed and cached, so moving a slider back redraws the same curve at once. The
+    sliders stop at `max_factors` and `max_epochs`, chosen so that the largest setting
+    retrains in about 2 s on ml-latest-small on a 2-core CPU (bench/widgets_speed.py).
     """
 
     def __init__(self, train: RatingTensors, valid: RatingTensors, n_users: int, n_items: int,
@@ -406,7 +408,7 @@ class TrainingPlayground(Interactive):
                  wd_options: Sequence[float] = (0.0, 1e-6, 3e-6, 1e-5, 3e-5, 1e-4, 1e-3),
                  lr_options: Sequence[float] = (0.003, 0.01, 0.03, 0.1, 0.3),
                  gravity_options: Sequence[float] = (0.0, 0.03, 0.1, 0.3, 1.0),
-                 max_epochs: int = 60, max_factors: int = 100, y_max: float = 2.0,
+                 max_epochs: int = 40, max_factors: int = 64, y_max: float = 2.0,
                  seed: int = 0):
         if kind not in PLAYGROUND_KINDS:
             raise ValueError(f"kind must be one of {PLAYGROUND_KINDS}, not {kind!r}")
