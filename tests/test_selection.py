@@ -127,3 +127,15 @@ def test_a_setting_given_twice_is_refused(fit_part, slice_part) -> None:
     with pytest.raises(ValueError, match=r"\['wd'\] come both from build and from the fit"):
         tune_on_slice(build_with_wd, [{"n_factors": 2, "wd": 0.1}], fit_part, slice_part,
                       max_epochs=2, patience=1, seed=0, lr=0.05, wd=0.2)
+
+
+def test_a_fixed_schedule_is_scored_as_it_ends(fit_part, slice_part) -> None:
+    search = tune_on_slice(build, [{"n_factors": 8}], fit_part, slice_part, max_epochs=12,
+                           patience=None, choose_epochs=False, seed=0, lr=0.05, batch_size=64)
+    history = search.histories[0]
+    assert history["valid_rmse"].iloc[-1] > history["valid_rmse"].min()  # it overfits late
+    assert search.chosen() == ({"n_factors": 8}, 12)
+    assert search.trials.loc[0, "slice_rmse"] == history["valid_rmse"].iloc[-1]
+    with pytest.raises(ValueError, match="give patience=None with choose_epochs=False"):
+        tune_on_slice(build, [{"n_factors": 8}], fit_part, slice_part, max_epochs=2,
+                      patience=1, choose_epochs=False, seed=0, lr=0.05)

@@ -72,18 +72,18 @@ def grid_settings(grid: Grid) -> list[Settings]:
     return [dict(entry) for entry in settings]
 
 
-def _train(
+def train_setting(
     build: Build,
-    settings: Settings,
+    settings: Mapping[str, Any],
     train: RatingTensors,
-    valid: RatingTensors | None,
+    valid: RatingTensors | None = None,
     *,
     n_epochs: int,
     seed: int,
-    fit_fn: FitFn,
-    fit_settings: Mapping[str, Any],
+    fit_fn: FitFn = fit,
+    **fit_settings: Any,
 ) -> tuple[nn.Module, pd.DataFrame]:
-    """Seed, build one setting, train it: the same order of random draws everywhere."""
+    """Seed, build one setting and train it (on `train`, watching `valid` if given)."""
     torch.manual_seed(seed)
     built = build(**settings)
     model, own = built if isinstance(built, tuple) else (built, {})
@@ -104,19 +104,28 @@ def tune_on_slice(
     max_epochs: int,
     patience: int | None,
     seed: int,
+    choose_epochs: bool = True,
     fit_fn: FitFn = fit,
     **fit_settings: Any,
 ) -> SliceSearch:
-    """Train every setting on fit_part, watch slice_part; record each best slice RMSE, epoch."""
+    """Train every setting on fit_part, watch slice_part; record each best slice RMSE, epoch.
+
+    choose_epochs=False is for a fixed schedule: every setting trains all max_epochs and is
+    scored as it ends (slice_rmse of the last epoch, n_epochs = max_epochs).
+    """
     settings = grid_settings(grid)
     if patience is not None:  # fit_fn without early stopping (fit_sgd) need not accept it
+        if not choose_epochs:
+            raise ValueError("patience stops early, which chooses the number of epochs: "
+                             "give patience=None with choose_epochs=False")
         fit_settings = {**fit_settings, "patience": patience}
     rows, models, histories = [], [], []
     for setting in settings:
-        model, history = _train(build, setting, fit_part, slice_part, n_epochs=max_epochs,
-                                seed=seed, fit_fn=fit_fn, fit_settings=fit_settings)
-        rows.append({**setting, "slice_rmse": float(history["valid_rmse"].min()),
-                     "n_epochs": int(history["valid_rmse"].idxmin())})
+        model, history = train_setting(build, setting, fit_part, slice_part, n_epochs=max_epochs,
+                                       seed=seed, fit_fn=fit_fn, **fit_settings)
+        slice_rmse = history["valid_rmse"]
+        epoch = int(slice_rmse.idxmin()) if choose_epochs else int(slice_rmse.index[-1])
+        rows.append({**setting, "slice_rmse": float(slice_rmse[epoch]), "n_epochs": epoch})
         models.append(model)
         histories.append(history)
     return SliceSearch(settings, pd.DataFrame(rows), models, histories)
@@ -133,5 +142,5 @@ def retrain(
     **fit_settings: Any,
 ) -> tuple[nn.Module, pd.DataFrame]:
     """Seed, build the chosen settings and train on all training ratings for n_epochs."""
-    return _train(build, dict(settings), train, None, n_epochs=n_epochs, seed=seed,
-                  fit_fn=fit_fn, fit_settings=fit_settings)
+    return train_setting(build, settings, train, n_epochs=n_epochs, seed=seed, fit_fn=fit_fn,
+                         **fit_settings)
