@@ -1,6 +1,6 @@
 """Choosing settings honestly: tune on a slice of the training ratings, then retrain on all.
 
-Taught in notebook 04; used by notebooks 06, 07 and 08 and by bench/contenders.py.
+Taught in notebook 04; used by notebooks 06, 07 and 08 and bench/contenders.py.
 For each setting of a grid, `tune_on_slice` seeds, builds a fresh model and trains it on the
 fit part with the slice as validation set, stopping early; it records the setting's best slice
 RMSE and the epoch it was reached. `retrain` then seeds again, builds the chosen setting and
