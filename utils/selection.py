@@ -2,10 +2,10 @@
 
 Taught in notebook 04; used by notebooks 06, 07 and 08 and bench/contenders.py.
 For each setting of a grid, `tune_on_slice` seeds, builds a fresh model and trains it on the
-fit part with the slice as validation set, stopping early; it records the setting's best slice
-RMSE and the epoch it was reached. `retrain` then seeds again, builds the chosen setting and
-trains it on all training ratings for that number of epochs. The reported validation or test
-ratings are never looked at.
+fit part with the slice as validation set (stopping early, given a patience); it records the
+setting's best slice RMSE and the epoch that reached it. `retrain` then seeds again, builds
+the chosen setting and trains it on all training ratings for that number of epochs. The
+reported validation or test ratings are never looked at.
 """
 
 from __future__ import annotations
