@@ -26,6 +26,7 @@ from utils.encode import (
 from utils.gravity import GravityMF
 from utils.metrics import ranking_metrics
 from utils.models import BiasedMF, DotProductMF, HybridMF, RegularizedMF, sigmoid_offset
+from utils.selection import retrain, tune_on_slice
 from utils.speed import fit_sgd
 from utils.train import fit, predict
 
@@ -63,22 +64,20 @@ class CourseModel:
     kind: str = "course"
     note: str = ""
 
-    def train(self, split: Split, hp: dict[str, Any], seed: int, n_epochs: int,
-              valid: RatingTensors | None = None) -> tuple[Fitted, pd.DataFrame]:
-        torch.manual_seed(seed)
-        model = self.build(split, hp)
+    def build_for(self, split: Split) -> Callable[..., tuple[nn.Module, dict[str, Any]]]:
+        """build(**hp) for utils.selection: the model of a grid entry, and its fit settings."""
+
+        def build(**hp: Any) -> tuple[nn.Module, dict[str, Any]]:
+            return self.build(split, hp), _fit_settings(split, hp)
+
+        return build
+
+    def train(self, split: Split, hp: dict[str, Any], seed: int,
+              n_epochs: int) -> tuple[Fitted, pd.DataFrame]:
+        """Seed, build and fit one grid entry on the split's training rows (utils.selection)."""
         started = time.perf_counter()
-        lr_steps = {int(k): v for k, v in hp.get("lr_steps", {}).items()} or None
-        weights = (recency_weights(split.encoded.train["timestamp"], hp["recency_years"])
-                   if hp.get("recency_years") else None)
-        if hp.get("optimizer") == "hand-written sgd":  # utils.speed's fast path
-            history = fit_sgd(model, split.train_t, valid, n_epochs=n_epochs, lr=hp["lr"],
-                              wd=hp["wd"], batch_size=hp["batch_size"], seed=seed)
-        else:
-            history = fit(model, split.train_t, valid, n_epochs=n_epochs, lr=hp["lr"],
-                          wd=hp.get("wd", 0.0), bias_wd=hp.get("bias_wd"),
-                          optimizer=hp.get("optimizer", "adam"), lr_steps=lr_steps,
-                          batch_size=hp.get("batch_size"), sample_weights=weights, seed=seed)
+        model, history = retrain(self.build_for(split), hp, split.train_t, n_epochs, seed=seed,
+                                 fit_fn=_fit)
         seconds = time.perf_counter() - started
 
         def run(user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
@@ -88,14 +87,34 @@ class CourseModel:
 
     def tune(self, split: Split) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """Every grid entry for max_epochs on the tuning slice; best (entry, epoch) by RMSE."""
-        trials = []
-        for hp in self.grid:
-            _, history = self.train(split, hp, 0, self.max_epochs, valid=split.test_t)
-            epoch = int(history["valid_rmse"].idxmin())
-            trials.append({**hp, "n_epochs": epoch,
-                           "slice_rmse": round(float(history["valid_rmse"].min()), 4)})
+        search = tune_on_slice(self.build_for(split), self.grid, split.train_t, split.test_t,
+                               max_epochs=self.max_epochs, patience=None, seed=0, fit_fn=_fit)
+        trials = [{**hp, "n_epochs": int(trial.n_epochs),
+                   "slice_rmse": round(float(trial.slice_rmse), 4)}
+                  for hp, trial in zip(search.settings, search.trials.itertuples(), strict=True)]
         best = min(trials, key=lambda t: t["slice_rmse"])
         return best, trials
+
+
+def _fit_settings(split: Split, hp: dict[str, Any]) -> dict[str, Any]:
+    """The `fit` (or `fit_sgd`) arguments a grid entry holds; JSON keys of lr_steps made ints."""
+    if hp.get("optimizer") == "hand-written sgd":  # utils.speed's fast path
+        return {"optimizer": hp["optimizer"], "lr": hp["lr"], "wd": hp["wd"],
+                "batch_size": hp["batch_size"]}
+    lr_steps = {int(k): v for k, v in hp.get("lr_steps", {}).items()} or None
+    weights = (recency_weights(split.encoded.train["timestamp"], hp["recency_years"])
+               if hp.get("recency_years") else None)
+    return {"lr": hp["lr"], "wd": hp.get("wd", 0.0), "bias_wd": hp.get("bias_wd"),
+            "optimizer": hp.get("optimizer", "adam"), "lr_steps": lr_steps,
+            "batch_size": hp.get("batch_size"), "sample_weights": weights}
+
+
+def _fit(model: nn.Module, train: RatingTensors, valid: RatingTensors | None, *,
+         optimizer: str, **settings: Any) -> pd.DataFrame:
+    """utils.train.fit, or utils.speed.fit_sgd for the "hand-written sgd" optimizer."""
+    if optimizer == "hand-written sgd":
+        return fit_sgd(model, train, valid, **settings)
+    return fit(model, train, valid, optimizer=optimizer, **settings)
 
 
 def _mf(split: Split, hp: dict[str, Any]) -> nn.Module:
@@ -147,15 +166,17 @@ def _neumf(split: Split, hp: dict[str, Any]) -> nn.Module:
                  global_mean=split.global_mean)
 
 
+MINIBATCH = {"optimizer": "adam", "lr": 1e-2, "batch_size": 4096}  # most grids' minibatch Adam
+
+
 def course_models(smoke: bool) -> list[CourseModel]:
     """The ten course models and their small tuning grids (smoke: three of them, 2 epochs)."""
-    mb = {"optimizer": "adam", "lr": 1e-2, "batch_size": 4096}
     models = [
         CourseModel("MF (dot product)", _mf, [
-            {"n_factors": 50, "wd": wd, **mb} for wd in (1e-5, 1e-4)
+            {"n_factors": 50, "wd": wd, **MINIBATCH} for wd in (1e-5, 1e-4)
         ], 20, "utils.models.DotProductMF"),
         CourseModel("MF+bias", _biased, [
-            {"n_factors": 50, "wd": wd, **mb} for wd in (1e-4, 3e-4, 6e-4)
+            {"n_factors": 50, "wd": wd, **MINIBATCH} for wd in (1e-4, 3e-4, 6e-4)
         ], 20, "utils.models.BiasedMF"),
         CourseModel("MF+bias, fast SGD", _biased, [
             {"n_factors": n_factors, "optimizer": "hand-written sgd", "lr": lr, "wd": wd,
@@ -163,7 +184,7 @@ def course_models(smoke: bool) -> list[CourseModel]:
             for n_factors, lr, wd in ((50, 0.01, 0.05), (50, 0.005, 0.02), (100, 0.01, 0.1))
         ], 40, "utils.models.BiasedMF + utils.speed.fit_sgd (notebook 07)"),
         CourseModel("MF+bias, per-rating L2", _regularized, [
-            {"n_factors": 50, "l2": l2, "l2_bias": 0.03, **mb} for l2 in (0.03, 0.1, 0.3)
+            {"n_factors": 50, "l2": l2, "l2_bias": 0.03, **MINIBATCH} for l2 in (0.03, 0.1, 0.3)
         ], 20, "utils.models.RegularizedMF (notebook 04)"),
         CourseModel("gravity MF", _gravity, [
             {"n_factors": 32, "l2": l2, "gravity": g, "lr": 0.05, "optimizer": "adamw",
@@ -174,10 +195,10 @@ def course_models(smoke: bool) -> list[CourseModel]:
             {"n_factors": 10, "hidden": [10, 5], "init": "normal", "biases": False,
              "lr": 1e-3, "wd": 1e-5, "optimizer": "adam", "batch_size": 512},
             {"n_factors": 32, "hidden": [32, 16], "init": "uniform", "biases": True,
-             "wd": 1e-4, **mb},
+             "wd": 1e-4, **MINIBATCH},
         ], 20, "utils.deep.DeepMF"),
         CourseModel("NeuMF-style fused", _neumf, [
-            {"n_factors": 16, "hidden": [32, 16, 8], "dropout": d, "wd": 1e-4, **mb}
+            {"n_factors": 16, "hidden": [32, 16, 8], "dropout": d, "wd": 1e-4, **MINIBATCH}
             for d in (0.0, 0.2)
         ], 20, "utils.deep.NeuMF"),
         CourseModel("advanced switchable MF", _biased, [

@@ -186,3 +186,35 @@ def test_a_partial_run_keeps_the_sections_it_did_not_run(tmp_path: Path) -> None
     everything = {"meta": {}}
     run.carry_over(everything, path, {name for name, _ in run.SECTIONS})
     assert everything == {"meta": {}}
+
+
+def _tiny_split() -> Split:
+    """A small synthetic train/test pair, enough for a few epochs in a second."""
+    from utils.encode import random_split
+    from utils.synthetic import synthetic_ratings
+
+    ratings = synthetic_ratings(n_users=100, n_items=80, n_ratings=3_000, seed=0)
+    return Split("tiny", "ml-100k", *random_split(ratings, valid_frac=0.2, seed=0))
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "hand-written sgd"])
+def test_course_tuning_keeps_the_best_epoch_and_retrains_like_fit(optimizer: str) -> None:
+    split = _tiny_split()
+    grid = [{"n_factors": 8, "optimizer": optimizer, "lr": 0.01, "wd": wd, "batch_size": 256}
+            for wd in (1e-4, 0.3)]
+    course = contenders.CourseModel("tiny MF+bias", contenders._biased, grid, 6, "test")
+    best, trials = course.tune(split)
+    assert [t["wd"] for t in trials] == [1e-4, 0.3]
+    assert best == min(trials, key=lambda t: t["slice_rmse"])
+    assert all(1 <= t["n_epochs"] <= 6 for t in trials)
+    fitted, history = course.train(split, best, seed=3, n_epochs=best["n_epochs"])
+    assert len(history) == best["n_epochs"]
+    torch.manual_seed(3)
+    by_hand = contenders._biased(split, best)
+    train = contenders.fit_sgd if optimizer == "hand-written sgd" else contenders.fit
+    extra = {} if optimizer == "hand-written sgd" else {"optimizer": optimizer}
+    train(by_hand, split.train_t, n_epochs=best["n_epochs"], lr=0.01, wd=best["wd"],
+          batch_size=256, seed=3, **extra)
+    test = split.test_t
+    assert torch.equal(fitted.predict(test.user_idx, test.item_idx),
+                       contenders.predict(by_hand, test.user_idx, test.item_idx))

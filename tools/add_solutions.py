@@ -734,22 +734,22 @@ mlp_alone_rmse = None  # your answer: one number, an RMSE on tune_slice
 mlp_alone_model = None  # the model you scored (the check scores it again)
 ### BEGIN SOLUTION
 SHORT_EPOCHS = 5  # the NeuMF runs above stopped improving after about 4 epochs
-one_factor_models = {}
-for dropout in (0.0, 0.2):
-    torch.manual_seed(SEED)
-    one_factor_models[dropout] = NeuMF(
-        split.n_users, split.n_items, 1, 16, (32, 16, 8), dropout=dropout,
-        global_mean=mean_logit, y_range=Y_RANGE).to(DEVICE)
-    fit(one_factor_models[dropout], tune_fit, tune_slice, n_epochs=SHORT_EPOCHS, lr=TUNE_LR,
-        wd=1e-4, batch_size=TUNE_BATCH, patience=PATIENCE, seed=SEED)
-slice_rmse = {dropout: evaluate(model, tune_slice)["rmse"]
-              for dropout, model in one_factor_models.items()}
-best_dropout = min(slice_rmse, key=slice_rmse.get)
-mlp_alone_model = one_factor_models[best_dropout]
-mlp_alone_rmse = slice_rmse[best_dropout]
-best_of_family = tuning.groupby("model", sort=False)["slice_rmse"].min()
-for dropout, rmse in slice_rmse.items():
-    print(f"NeuMF, one GMF factor, dropout {dropout}: slice RMSE {rmse:.4f}")
+
+
+def one_factor_neumf(dropout: float) -> NeuMF:
+    \"\"\"NeuMF with a single GMF factor: the MLP branch does nearly all the work.\"\"\"
+    return NeuMF(split.n_users, split.n_items, 1, 16, (32, 16, 8), dropout=dropout,
+                 global_mean=mean_logit, y_range=Y_RANGE).to(DEVICE)
+
+
+one_factor = tune_on_slice(one_factor_neumf, {"dropout": [0.0, 0.2]}, tune_fit, tune_slice,
+                           max_epochs=SHORT_EPOCHS, patience=PATIENCE, seed=SEED, lr=TUNE_LR,
+                           wd=1e-4, batch_size=TUNE_BATCH)
+mlp_alone_model = one_factor.models[one_factor.best]
+mlp_alone_rmse = evaluate(mlp_alone_model, tune_slice)["rmse"]
+best_of_family = tuning.groupby("family", sort=False)["slice_rmse"].min()
+for row in one_factor.trials.itertuples():
+    print(f"NeuMF, one GMF factor, dropout {row.dropout}: slice RMSE {row.slice_rmse:.4f}")
 for name in ("MF + biases", "NeuMF (GMF + MLP)"):
     print(f"{name} (section 6): slice RMSE {best_of_family[name]:.4f}")
 ### END SOLUTION""",
@@ -800,19 +800,22 @@ LESSON_04 = Lesson("04", [
 ablation_mse = None  # your answer: {"no biases": validation MSE, "no offset": validation MSE}
 ablation_models = {}  # your trained models, by the same keys (the check scores them again)
 ### BEGIN SOLUTION
-chosen_time = time_trials.loc[
-    time_trials.groupby("family", sort=False)["slice_rmse"].idxmin()].set_index("family")
-chosen_a = chosen_time.loc["(a) per-rating L2"]
+settings_a, epochs_a = time_searches["(a) per-rating L2"].chosen()
+
+
+def ablated(strength: float, biases: bool, global_mean: float) -> RegularizedMF:
+    \"\"\"Model (a) with its biases or its offset switched off.\"\"\"
+    return RegularizedMF(split.n_users, split.n_items, L2_FACTORS, l2=strength, l2_bias=L2_BIAS,
+                         biases=biases, global_mean=global_mean).to(DEVICE)
+
+
 switches = {"no biases": {"biases": False, "global_mean": global_mean},
             "no offset": {"biases": True, "global_mean": 0.0}}
 for name, parts in switches.items():
-    torch.manual_seed(SEED)
-    ablation_models[name] = RegularizedMF(split.n_users, split.n_items, L2_FACTORS,
-                                          l2=chosen_a.strength, l2_bias=L2_BIAS,
-                                          **parts).to(DEVICE)
-    fit(ablation_models[name], train, n_epochs=int(chosen_a.epochs), seed=SEED, **L2_FIT)
+    ablation_models[name], _ = retrain(partial(ablated, **parts), settings_a, train, epochs_a,
+                                       seed=SEED, **L2_FIT)
 ablation_mse = {name: evaluate(m, valid)["mse"] for name, m in ablation_models.items()}
-print(f"model (a): strength {chosen_a.strength:g}, {int(chosen_a.epochs)} epochs")
+print(f"model (a): strength {settings_a['strength']:g}, {epochs_a} epochs")
 pd.Series({"biases + offset: model (a)": time_results.loc["(a) per-rating L2", "mse"],
            **ablation_mse}, name="validation MSE").round(4).to_frame()
 ### END SOLUTION""",
@@ -838,20 +841,19 @@ slice_mean = float(slice_split.train["rating"].mean())
 no_range_rmse = None  # your answer: one number, the chosen model's RMSE on slice_valid
 no_range_model = None  # the model you scored (the check scores it again)
 ### BEGIN SOLUTION
-no_range_trials = []
-for strength in WD_GRID:
-    torch.manual_seed(SEED)
-    candidate = BiasedMF(slice_split.n_users, slice_split.n_items, WD_FACTORS,
-                         global_mean=slice_mean).to(DEVICE)  # no y_range: the mean is the offset
-    history = fit(candidate, slice_train, slice_valid, n_epochs=MAX_EPOCHS, patience=PATIENCE,
-                  seed=SEED, **{**WD_FIT, "wd": strength})
-    no_range_trials.append({"strength": strength, "slice_rmse": history["valid_rmse"].min(),
-                            "epochs": int(history["valid_rmse"].idxmin())})
-    if no_range_rmse is None or no_range_trials[-1]["slice_rmse"] < no_range_rmse:
-        no_range_rmse, no_range_model = no_range_trials[-1]["slice_rmse"], candidate
-with_range = time_trials[time_trials["family"] == "(b) weight decay"].set_index("strength")
-pd.concat({"no range": pd.DataFrame(no_range_trials).set_index("strength"),
-           "range (0, 5.5)": with_range[["slice_rmse", "epochs"]]}, axis=1).round(4)
+def no_range(strength: float) -> tuple[BiasedMF, dict]:
+    \"\"\"Model (b) without a range: the slice's mean rating is the offset.\"\"\"
+    model = BiasedMF(slice_split.n_users, slice_split.n_items, WD_FACTORS, global_mean=slice_mean)
+    return model.to(DEVICE), {**WD_FIT, "wd": strength}
+
+
+no_range_search = tune_on_slice(no_range, {"strength": WD_GRID}, slice_train, slice_valid,
+                                max_epochs=MAX_EPOCHS, patience=PATIENCE, seed=SEED)
+no_range_model = no_range_search.models[no_range_search.best]
+no_range_rmse = float(no_range_search.trials["slice_rmse"].iloc[no_range_search.best])
+pd.concat({"no range": no_range_search.trials.set_index("strength"),
+           "range (0, 5.5)": time_searches["(b) weight decay"].trials.set_index("strength")},
+          axis=1).round(4)
 ### END SOLUTION""",
         "**Answer.** Yes: without a range the slice still chooses weight decay 3e-4, at a slice "
         "RMSE of 0.8481 against 0.8466 with the range (0, 5.5). The numbers move little: the "
@@ -914,12 +916,8 @@ with_titles(most_moved, r_split.items, movies, ratings=counts[most_moved],
 three_weights = None  # your answer: three weights for ((a), (b), plain MF), summing to 1
 slice_models = []  # the three models you blended, in that order (the check blends them again)
 ### BEGIN SOLUTION
-chosen_time = time_trials.loc[time_trials.groupby("family", sort=False)["slice_rmse"].idxmin()]
-for row in chosen_time.itertuples():  # the same seed and epochs: the models the slice chose
-    torch.manual_seed(SEED)
-    slice_model, settings = FAMILIES[row.family][0](slice_split, row.strength)
-    fit(slice_model, slice_train, n_epochs=row.epochs, seed=SEED, **settings)
-    slice_models.append(slice_model)
+# the models the slice chose: each family's best, as early stopping left it
+slice_models = [search.models[search.best] for search in time_searches.values()]
 torch.manual_seed(SEED)
 plain_mf = DotProductMF(slice_split.n_users, slice_split.n_items, N_FACTORS).to(DEVICE)
 fit(plain_mf, slice_train, n_epochs=N_EPOCHS, lr=LR, wd=WD, lr_steps=LR_STEPS, seed=SEED)
@@ -957,9 +955,9 @@ other_seed = 0
 lesson_seed = SEED
 SEED = other_seed  # train_chosen seeds the initialisation and the batch order with SEED
 try:
-    seed_models = train_chosen(time_trials, time_scan, split, train)
+    seed_models = train_chosen(time_searches, time_scan, split, train)
     o_split = encode_split(*random_split(ratings, valid_frac=RANDOM_VALID_FRAC, seed=SEED))
-    o_models = train_chosen(r_trials, r_scan, o_split, to_tensors(o_split.train, DEVICE))
+    o_models = train_chosen(r_searches, r_scan, o_split, to_tensors(o_split.train, DEVICE))
     o_valid = to_tensors(o_split.valid, DEVICE)
 finally:
     SEED = lesson_seed
@@ -1022,28 +1020,25 @@ LESSON_06 = Lesson("06", [
 interaction_unrated_ms = None  # your answer: one number, as in section 7's first column
 interaction_model = None  # the model you scored (the check scores it again)
 ### BEGIN SOLUTION
-def train_interaction_gravity(data, gravity_strength, valid=None):
-    \"\"\"train_gravity_mf's model and settings, gravity on u . v only (no biases).\"\"\"
-    torch.manual_seed(SEED)
-    model = GravityMF(split.n_users, split.n_items, N_FACTORS, l2=CHOSEN[0],
-                      l2_per_rating=CHOSEN[1], gravity=gravity_strength,
-                      gravity_on="interaction").to(DEVICE)
-    history = fit(model, data, valid, n_epochs=N_EPOCHS, lr=LR, wd=WD, optimizer="adamw",
-                  lr_steps=LR_STEPS, seed=SEED)
-    return model, history
+def interaction_gravity_mf(gravity: float) -> GravityMF:
+    \"\"\"gravity_mf at the L2 strengths the slice chose, gravity on u . v only (no biases).\"\"\"
+    return GravityMF(split.n_users, split.n_items, N_FACTORS, l2=chosen[0],
+                     l2_per_rating=chosen[1], gravity=gravity, gravity_on="interaction").to(DEVICE)
 
 
-at_chosen_l2 = sweep[(sweep["l2"] == CHOSEN[0]) & (sweep["l2_per_rating"] == CHOSEN[1])]
-on_prediction = at_chosen_l2.set_index("gravity")["tune_rmse"]
-on_interaction = {0.0: on_prediction[0.0]}  # no gravity is the same model either way
-for gravity_strength in [g for g in GRAVITY_GRID if g > 0]:
-    _, history = train_interaction_gravity(fit_t, gravity_strength, valid=tune_t)
-    on_interaction[gravity_strength] = history["valid_rmse"].iloc[-1]
+at_chosen_l2 = sweep[(sweep["l2"] == chosen[0]) & (sweep["l2_per_rating"] == chosen[1])]
+on_prediction = at_chosen_l2.set_index("gravity")["slice_rmse"]
+interaction_sweep = tune_on_slice(
+    interaction_gravity_mf, {"gravity": [g for g in GRAVITY_GRID if g > 0]}, fit_t, tune_t,
+    max_epochs=N_EPOCHS, patience=None, choose_epochs=False, seed=SEED, **full_batch).trials
+on_interaction = {0.0: on_prediction[0.0],  # no gravity is the same model either way
+                  **interaction_sweep.set_index("gravity")["slice_rmse"].to_dict()}
 print(pd.DataFrame({"gravity on the prediction": on_prediction,
                     "gravity on u . v only": on_interaction}).rename_axis(
     "lambda gravity (tuning-slice RMSE)").round(4).to_string(), end="\\n\\n")
 
-interaction_model, _ = train_interaction_gravity(train_t, CHOSEN[2])
+interaction_model, _ = retrain(interaction_gravity_mf, {"gravity": chosen[2]}, train_t, N_EPOCHS,
+                               seed=SEED, **full_batch)
 interaction_centred = predict(interaction_model, all_users, all_items)[~rated]  # (n_unrated,)
 interaction_unrated_ms = float((interaction_centred**2).mean())
 pd.DataFrame({
@@ -1073,18 +1068,21 @@ pd.DataFrame({
 per_rating_rmse = None  # your answer: one number, the best tuning-slice RMSE with l2 = 0
 per_rating_model = None  # the model you scored (the check scores it again)
 ### BEGIN SOLUTION
-per_rating_sweep = {}
-for l2_per_rating in (0.1, 0.2):  # larger than the grid's 0.04, which relies on l2 as well
-    candidate, history = train_gravity_mf(fit_t, 0.0, l2_per_rating, CHOSEN[2], valid=tune_t)
-    per_rating_sweep[l2_per_rating] = history["valid_rmse"].iloc[-1]
-    if per_rating_rmse is None or per_rating_sweep[l2_per_rating] < per_rating_rmse:
-        per_rating_rmse, per_rating_model = per_rating_sweep[l2_per_rating], candidate
-best_per_rating = min(per_rating_sweep, key=per_rating_sweep.get)
-print(f"tuning-slice RMSE at gravity {CHOSEN[2]}: per-rating L2 alone "
+# l2 = 0, and per-rating strengths larger than the grid's 0.04 (which relies on l2 as well)
+per_rating_grid = {"l2": [0.0], "l2_per_rating": [0.1, 0.2], "gravity": [chosen[2]]}
+per_rating_search = tune_on_slice(gravity_mf, per_rating_grid, fit_t, tune_t,
+                                  max_epochs=N_EPOCHS, patience=None, choose_epochs=False,
+                                  seed=SEED, **full_batch)
+per_rating_sweep = per_rating_search.trials.set_index("l2_per_rating")["slice_rmse"]
+per_rating_model = per_rating_search.models[per_rating_search.best]
+per_rating_rmse, best_per_rating = float(per_rating_sweep.min()), per_rating_sweep.idxmin()
+print(f"tuning-slice RMSE at gravity {chosen[2]}: per-rating L2 alone "
       + ", ".join(f"{s} -> {rmse:.4f}" for s, rmse in per_rating_sweep.items())
-      + f"; the lesson's choice {CHOSEN[:2]} -> {sweep['tune_rmse'].min():.4f}")
+      + f"; the lesson's choice {chosen[:2]} -> {sweep['slice_rmse'].min():.4f}")
 
-alone_model, _ = train_gravity_mf(train_t, 0.0, best_per_rating, CHOSEN[2])
+alone_model, _ = retrain(gravity_mf, {"l2": 0.0, "l2_per_rating": best_per_rating,
+                                      "gravity": chosen[2]}, train_t, N_EPOCHS, seed=SEED,
+                         **full_batch)
 alone_knn = knn_label_agreement(movie_vectors(alone_model), multi_hot.to_numpy(), k=KNN_K,
                                 n_shuffles=N_SHUFFLES, seed=SEED)
 pd.DataFrame({
@@ -1197,9 +1195,8 @@ five_star_models = {}  # your trained models, by range (the check scores them)
 ### BEGIN SOLUTION
 # The final recipe, range (0, 5) instead of (0, 5.5), trained as long as the final model was,
 # so that the range is the only difference.
-closed_top_model = make_model(y_range=(0.0, 5.0))
-fit(closed_top_model, train, n_epochs=best_epochs, lr=LR, lr_steps=LR_STEPS, wd=WD,
-    bias_wd=BIAS_WD, batch_size=BATCH_SIZE, seed=SEED)
+closed_top_model, _ = retrain(make_model, {"y_range": (0.0, 5.0)}, train, best_epochs, seed=SEED,
+                              **recipe)
 five_star_models = {"(0, 5)": closed_top_model, "(0, 5.5)": final_model}
 valid_fives = valid.subset(torch.nonzero(valid.ratings == 5.0).squeeze(1))
 five_star_rows, five_star_preds = {}, {}
