@@ -131,39 +131,39 @@ def _biased(split: Split, hp: dict[str, Any]) -> nn.Module:
     offset = sigmoid_offset(split.global_mean, y_range) if hp.get("offset", True) else 0.0
     return BiasedMF(split.encoded.n_users, split.encoded.n_items, hp["n_factors"],
                     init=hp.get("init", "uniform"), biases=hp.get("biases", True),
-                    global_mean=offset, y_range=y_range)
+                    offset=offset, y_range=y_range)
 
 
 def _hybrid(split: Split, hp: dict[str, Any]) -> nn.Module:
     y_range = (0.0, split.scale[1] + 0.5)
     return HybridMF(split.encoded.n_users, split.encoded.n_items, hp["n_factors"],
                     split.film_features, y_range=y_range,
-                    global_mean=sigmoid_offset(split.global_mean, y_range))
+                    offset=sigmoid_offset(split.global_mean, y_range))
 
 
 def _regularized(split: Split, hp: dict[str, Any]) -> nn.Module:
     y_range = (0.0, split.scale[1] + 0.5) if hp.get("y_range") else None
     return RegularizedMF(split.encoded.n_users, split.encoded.n_items, hp["n_factors"],
-                         l2=hp["l2"], l2_bias=hp["l2_bias"], y_range=y_range,
-                         global_mean=sigmoid_offset(split.global_mean, y_range))
+                         l2=hp["l2"], bias_l2=hp["bias_l2"], y_range=y_range,
+                         offset=sigmoid_offset(split.global_mean, y_range))
 
 
 def _gravity(split: Split, hp: dict[str, Any]) -> nn.Module:
     return GravityMF(split.encoded.n_users, split.encoded.n_items, hp["n_factors"],
-                     l2=hp["l2"], gravity=hp["gravity"], global_mean=split.global_mean)
+                     l2=hp["l2"], gravity=hp["gravity"], offset=split.global_mean)
 
 
 def _deep(split: Split, hp: dict[str, Any]) -> nn.Module:
     return DeepMF(split.encoded.n_users, split.encoded.n_items, hp["n_factors"],
                   tuple(hp["hidden"]), init=hp.get("init", "normal"),
                   biases=hp.get("biases", False),
-                  global_mean=split.global_mean if hp.get("biases") else 0.0)
+                  offset=split.global_mean if hp.get("biases") else 0.0)
 
 
 def _neumf(split: Split, hp: dict[str, Any]) -> nn.Module:
     return NeuMF(split.encoded.n_users, split.encoded.n_items, hp["n_factors"],
                  hp["n_factors"], tuple(hp["hidden"]), dropout=hp.get("dropout", 0.0),
-                 global_mean=split.global_mean)
+                 offset=split.global_mean)
 
 
 MINIBATCH = {"optimizer": "adam", "lr": 1e-2, "batch_size": 4096}  # most grids' minibatch Adam
@@ -184,7 +184,7 @@ def course_models(smoke: bool) -> list[CourseModel]:
             for n_factors, lr, wd in ((50, 0.01, 0.05), (50, 0.005, 0.02), (100, 0.01, 0.1))
         ], 40, "utils.models.BiasedMF + utils.speed.fit_sgd (notebook 07)"),
         CourseModel("MF+bias, per-rating L2", _regularized, [
-            {"n_factors": 50, "l2": l2, "l2_bias": 0.03, **MINIBATCH} for l2 in (0.03, 0.1, 0.3)
+            {"n_factors": 50, "l2": l2, "bias_l2": 0.03, **MINIBATCH} for l2 in (0.03, 0.1, 0.3)
         ], 20, "utils.models.RegularizedMF (notebook 04)"),
         CourseModel("gravity MF", _gravity, [
             {"n_factors": 32, "l2": l2, "gravity": g, "lr": 0.05, "optimizer": "adamw",

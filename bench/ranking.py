@@ -63,7 +63,7 @@ def _popularity(data: ImplicitData, hp: dict[str, Any], seed: int) -> Scorer:
 def _rating_model(data: ImplicitData, hp: dict[str, Any], seed: int) -> Scorer:
     torch.manual_seed(seed)
     model = BiasedMF(data.n_users, data.n_items, hp["n_factors"],
-                     global_mean=float(data.train.ratings.mean()))
+                     offset=float(data.train.ratings.mean()))
     fit(model, data.train, n_epochs=hp["n_epochs"], lr=hp["lr"], wd=hp["wd"], bias_wd=0.0,
         batch_size=hp["batch_size"], seed=seed)
     return mf_scorer(model)

@@ -45,7 +45,7 @@ def scaling_section(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         data, n_users, n_items = encoded_tensors(frame)
         del frame
         torch.manual_seed(0)
-        model = BiasedMF(n_users, n_items, 32, global_mean=float(data.ratings.mean()))
+        model = BiasedMF(n_users, n_items, 32, offset=float(data.ratings.mean()))
         started = time.perf_counter()
         fit(model, data, n_epochs=n_epochs, lr=1e-3, batch_size=batch_size)
         seconds = time.perf_counter() - started

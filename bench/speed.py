@@ -30,7 +30,7 @@ def time_utils_loop(data: RatingTensors, n_users: int, n_items: int, device: tor
     """Seconds per epoch of utils.train.fit (median over epochs after the first, warm-up)."""
     torch.manual_seed(0)
     mean = float(data.ratings.mean())
-    model = BiasedMF(n_users, n_items, 32, global_mean=mean).to(device)
+    model = BiasedMF(n_users, n_items, 32, offset=mean).to(device)
     history = fit(model, data.to(device), n_epochs=n_epochs, lr=1e-3, batch_size=batch_size)
     seconds = history["seconds"].to_numpy()
     return float(np.median(seconds[1:] if len(seconds) > 1 else seconds))
@@ -40,7 +40,7 @@ def time_lab_loop(data: RatingTensors, n_users: int, n_items: int, device: torch
                   max_steps: int) -> tuple[float, int]:
     """The deep-MF lab's DataLoader loop: time `max_steps` batches of 512, extrapolated."""
     torch.manual_seed(0)
-    model = BiasedMF(n_users, n_items, 32, global_mean=float(data.ratings.mean())).to(device)
+    model = BiasedMF(n_users, n_items, 32, offset=float(data.ratings.mean())).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-5)
     loader = lab_loader(data, batch_size=512, seed=0)
     lab_epoch(model, optimizer, loader, device, max_steps=5)  # warm-up
@@ -174,7 +174,7 @@ def _fit_course(data: RatingTensors, n_users: int, n_items: int, n_epochs: int,
                 threads: int) -> float:
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = BiasedMF(n_users, n_items, 32, global_mean=float(data.ratings.mean()))
+    model = BiasedMF(n_users, n_items, 32, offset=float(data.ratings.mean()))
     started = time.perf_counter()
     fit(model, data, n_epochs=n_epochs, lr=1e-3, batch_size=1 << 16)
     return time.perf_counter() - started
@@ -184,7 +184,7 @@ def _fit_fast(data: RatingTensors, n_users: int, n_items: int, n_epochs: int,
               threads: int) -> float:
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = BiasedMF(n_users, n_items, 32, global_mean=float(data.ratings.mean()))
+    model = BiasedMF(n_users, n_items, 32, offset=float(data.ratings.mean()))
     started = time.perf_counter()
     fit_sgd(model, data, n_epochs=n_epochs, batch_size=FAST_BATCH)
     return time.perf_counter() - started

@@ -48,7 +48,7 @@ def explorer_times(repeats: int) -> dict[str, tuple[float, float]]:
     split = encode_split(*random_split(ratings, valid_frac=0.2, seed=0))
     train = to_tensors(split.train)
     torch.manual_seed(0)
-    model = BiasedMF(split.n_users, split.n_items, 30, global_mean=float(train.ratings.mean()))
+    model = BiasedMF(split.n_users, split.n_items, 30, offset=float(train.ratings.mean()))
     fit(model, train, n_epochs=8, lr=0.01, wd=3e-4, bias_wd=0.0, batch_size=2048)
     explorer = RecommendationExplorer(model, train, split.users, split.items, movies,
                                       k=10, min_count=20)

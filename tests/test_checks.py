@@ -163,7 +163,7 @@ def test_ablation_mse(capsys: pytest.CaptureFixture[str]) -> None:
 
     _, data = _tiny_model_and_data()
     torch.manual_seed(0)
-    models = {"no biases": RegularizedMF(3, 3, 2, l2=0.1, biases=False, global_mean=3.0),
+    models = {"no biases": RegularizedMF(3, 3, 2, l2=0.1, biases=False, offset=3.0),
               "no offset": RegularizedMF(3, 3, 2, l2=0.1)}
     right = {name: evaluate(m, data)["mse"] for name, m in models.items()}
     context = {"models": models, "data": data}
@@ -186,16 +186,16 @@ def test_no_range_rmse(capsys: pytest.CaptureFixture[str]) -> None:
 
     _, data = _tiny_model_and_data()
     mean = float(data.ratings.mean())
-    model = BiasedMF(3, 3, 2, global_mean=mean)
+    model = BiasedMF(3, 3, 2, offset=mean)
     rmse = evaluate(model, data)["rmse"]
     context = {"model": model, "data": data, "mean_rating": mean}
     assert "one number" in _verdict(capsys, "04.2", "low", **context)
     assert "set no_range_model" in _verdict(capsys, "04.2", rmse, model=None, data=data,
                                             mean_rating=mean)
-    ranged = BiasedMF(3, 3, 2, global_mean=mean, y_range=(0.0, 5.5))
+    ranged = BiasedMF(3, 3, 2, offset=mean, y_range=(0.0, 5.5))
     assert "y_range=None" in _verdict(capsys, "04.2", rmse, model=ranged, data=data,
                                       mean_rating=mean)
-    logit = BiasedMF(3, 3, 2, global_mean=0.566)
+    logit = BiasedMF(3, 3, 2, offset=0.566)
     assert "not its logit" in _verdict(capsys, "04.2", rmse, model=logit, data=data,
                                        mean_rating=mean)
     assert "not the RMSE" in _verdict(capsys, "04.2", rmse + 0.1, **context)
@@ -225,7 +225,7 @@ def test_three_way_weights(capsys: pytest.CaptureFixture[str]) -> None:
 
     data = RatingTensors(torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2]),
                          torch.tensor([3.0, 3.0, 3.0]))
-    models = [BiasedMF(3, 3, 1, global_mean=mean) for mean in (2.0, 3.0, 5.0)]
+    models = [BiasedMF(3, 3, 1, offset=mean) for mean in (2.0, 3.0, 5.0)]
     for model in models:
         torch.nn.init.zeros_(model.user_emb.weight)  # constant predictions: 2, 3 and 5 stars
     context = {"models": models, "data": data}
@@ -286,7 +286,7 @@ def _ranged_models_and_data() -> tuple[dict[str, torch.nn.Module], object]:
     torch.manual_seed(0)
     data = RatingTensors(torch.tensor([0, 1, 2, 0, 1]), torch.tensor([1, 0, 2, 2, 1]),
                          torch.tensor([5.0, 3.0, 5.0, 1.0, 4.0]))
-    models = {name: BiasedMF(3, 3, 2, global_mean=0.5, y_range=y_range)
+    models = {name: BiasedMF(3, 3, 2, offset=0.5, y_range=y_range)
               for name, y_range in {"(0, 5)": (0.0, 5.0), "(0, 5.5)": (0.0, 5.5)}.items()}
     return models, data
 

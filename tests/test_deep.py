@@ -41,7 +41,7 @@ def test_lab_deepmf_layers_match_the_lab() -> None:
 
 @pytest.mark.parametrize("model", [
     DeepMF(N_USERS, N_ITEMS),
-    DeepMF(N_USERS, N_ITEMS, 4, (8, 4, 2), biases=True, global_mean=3.5, dropout=0.3),
+    DeepMF(N_USERS, N_ITEMS, 4, (8, 4, 2), biases=True, offset=3.5, dropout=0.3),
     NeuMF(N_USERS, N_ITEMS),
     NeuMF(N_USERS, N_ITEMS, 3, 5, (6,), biases=False, dropout=0.5),
     NeuMF(N_USERS, N_ITEMS, 3, 5, (), init="normal"),
@@ -55,18 +55,18 @@ def test_forward_shape_and_gradients(model: nn.Module) -> None:
 
 
 def test_biases_start_at_the_global_mean() -> None:
-    biases = RatingBiases(N_USERS, N_ITEMS, global_mean=3.6)
+    biases = RatingBiases(N_USERS, N_ITEMS, offset=3.6)
     user_idx, item_idx = _batch()
     assert torch.allclose(biases(user_idx, item_idx), torch.full((12,), 3.6))
     assert [name for name, _ in biases.named_parameters()] == ["user_bias.weight",
                                                                "item_bias.weight"]
-    assert "global_mean" in dict(biases.named_buffers())
+    assert "offset" in dict(biases.named_buffers())
 
 
 def test_biased_models_add_the_bias_terms() -> None:
     user_idx, item_idx = _batch()
-    for model in (DeepMF(N_USERS, N_ITEMS, biases=True, global_mean=2.0),
-                  NeuMF(N_USERS, N_ITEMS, global_mean=2.0)):
+    for model in (DeepMF(N_USERS, N_ITEMS, biases=True, offset=2.0),
+                  NeuMF(N_USERS, N_ITEMS, offset=2.0)):
         model.eval()
         base = model(user_idx, item_idx)
         with torch.no_grad():
@@ -96,8 +96,8 @@ def test_mlp_tower_widths_and_dropout() -> None:
 
 
 @pytest.mark.parametrize("make", [
-    lambda: DeepMF(N_USERS, N_ITEMS, 4, biases=True, global_mean=3.0, init="uniform"),
-    lambda: NeuMF(N_USERS, N_ITEMS, 4, 4, (8,), global_mean=3.0),
+    lambda: DeepMF(N_USERS, N_ITEMS, 4, biases=True, offset=3.0, init="uniform"),
+    lambda: NeuMF(N_USERS, N_ITEMS, 4, 4, (8,), offset=3.0),
 ], ids=["deep", "neumf"])
 def test_models_learn_a_toy_problem(make) -> None:
     torch.manual_seed(0)

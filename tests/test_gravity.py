@@ -64,7 +64,7 @@ def test_l2_per_row_is_the_mean_squared_row_norm() -> None:
 @pytest.mark.parametrize("gravity_on", ["prediction", "interaction"])
 def test_model_gravity_term_equals_the_mean_over_all_pairs(gravity_on: str) -> None:
     torch.manual_seed(0)
-    model = GravityMF(5, 6, 3, gravity_on=gravity_on, global_mean=0.7)
+    model = GravityMF(5, 6, 3, gravity_on=gravity_on, offset=0.7)
     torch.nn.init.normal_(model.user_bias.weight)
     torch.nn.init.normal_(model.item_bias.weight)
     users = torch.arange(5).repeat_interleave(6)
@@ -78,7 +78,7 @@ def test_model_gravity_term_equals_the_mean_over_all_pairs(gravity_on: str) -> N
 
 def test_forward_matches_biased_mf() -> None:
     torch.manual_seed(0)
-    model = GravityMF(4, 5, 3, global_mean=3.5)
+    model = GravityMF(4, 5, 3, offset=3.5)
     torch.nn.init.normal_(model.user_bias.weight)
     users, items = torch.tensor([0, 3, 2]), torch.tensor([4, 0, 2])
     expected = (

@@ -251,7 +251,7 @@ def _every_pair(model: torch.nn.Module, users: torch.Tensor, n_items: int) -> to
 @pytest.mark.parametrize("init", ["uniform", "normal"])
 def test_mf_scorer_equals_the_forward_pass(biases: bool, y_range: tuple | None, init: str) -> None:
     torch.manual_seed(1)
-    model = BiasedMF(5, 7, 4, init=init, biases=biases, global_mean=0.3, y_range=y_range)
+    model = BiasedMF(5, 7, 4, init=init, biases=biases, offset=0.3, y_range=y_range)
     if biases:  # non-zero biases, so that a mix-up of users and items would show
         torch.nn.init.normal_(model.user_bias.weight)
         torch.nn.init.normal_(model.item_bias.weight)
@@ -265,7 +265,7 @@ def test_mf_scorer_equals_the_forward_pass(biases: bool, y_range: tuple | None, 
 def test_mf_scorer_includes_the_features_of_a_hybrid_model() -> None:
     torch.manual_seed(4)
     features = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 0.0]])
-    model = HybridMF(3, 4, 2, features, global_mean=0.5, y_range=(0.0, 5.5))
+    model = HybridMF(3, 4, 2, features, offset=0.5, y_range=(0.0, 5.5))
     torch.nn.init.normal_(model.feature_factors)
     torch.nn.init.normal_(model.feature_bias)
     assert torch.allclose(mf_scorer(model)(torch.arange(3)),

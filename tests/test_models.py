@@ -77,7 +77,7 @@ def test_unknown_init_is_refused() -> None:
 
 
 def test_biases_start_at_zero_and_are_added() -> None:
-    model = BiasedMF(3, 4, 2, global_mean=3.5)
+    model = BiasedMF(3, 4, 2, offset=3.5)
     assert model.user_bias.weight.shape == (3, 1) and model.item_bias.weight.shape == (4, 1)
     assert (model.user_bias.weight == 0).all() and (model.item_bias.weight == 0).all()
     user_idx, item_idx = torch.tensor([0, 2, 1]), torch.tensor([3, 0, 0])
@@ -90,21 +90,21 @@ def test_biases_start_at_zero_and_are_added() -> None:
 
 
 def test_global_offset_alone() -> None:
-    model = BiasedMF(3, 4, 2, global_mean=3.5)
+    model = BiasedMF(3, 4, 2, offset=3.5)
     with torch.no_grad():
         model.user_emb.weight.zero_()
     predictions = model(torch.tensor([0, 1, 2]), torch.tensor([0, 1, 3]))
     assert torch.allclose(predictions, torch.full((3,), 3.5))
     # The offset is a buffer: saved with the weights, never trained.
-    assert "global_mean" in model.state_dict()
-    assert all(name != "global_mean" for name, _ in model.named_parameters())
+    assert "offset" in model.state_dict()
+    assert all(name != "offset" for name, _ in model.named_parameters())
 
 
 def test_without_biases_it_is_dot_product_plus_offset() -> None:
     torch.manual_seed(0)
     plain = DotProductMF(7, 11, 5)
-    model = BiasedMF(7, 11, 5, biases=False, global_mean=1.25)
-    model.load_state_dict(plain.state_dict() | {"global_mean": torch.tensor(1.25)})
+    model = BiasedMF(7, 11, 5, biases=False, offset=1.25)
+    model.load_state_dict(plain.state_dict() | {"offset": torch.tensor(1.25)})
     assert not hasattr(model, "user_bias") and not hasattr(model, "item_bias")
     user_idx, item_idx = _indices()
     assert torch.allclose(model(user_idx, item_idx), plain(user_idx, item_idx) + 1.25)
@@ -124,14 +124,14 @@ def test_y_range_bounds_even_for_extreme_scores() -> None:
 
 
 def test_y_range_midpoint_with_offset() -> None:
-    model = BiasedMF(2, 2, 1, y_range=(1.0, 5.0), global_mean=0.0)
+    model = BiasedMF(2, 2, 1, y_range=(1.0, 5.0), offset=0.0)
     with torch.no_grad():
         model.user_emb.weight.zero_()
     assert model(torch.tensor([0]), torch.tensor([1])).item() == pytest.approx(3.0)
 
 
 def test_gradients_reach_every_parameter() -> None:
-    model = BiasedMF(7, 11, 5, global_mean=3.0, y_range=(0.0, 5.5))
+    model = BiasedMF(7, 11, 5, offset=3.0, y_range=(0.0, 5.5))
     user_idx, item_idx = _indices()
     model(user_idx, item_idx).sum().backward()
     for name, parameter in model.named_parameters():
@@ -141,7 +141,7 @@ def test_gradients_reach_every_parameter() -> None:
 @pytest.mark.parametrize("y_range", [None, (0.0, 5.5), (1.0, 5.0)])
 def test_sigmoid_offset_makes_a_fresh_model_predict_the_mean(y_range: tuple | None) -> None:
     offset = sigmoid_offset(3.5, y_range)
-    model = BiasedMF(3, 4, 2, global_mean=offset, y_range=y_range)
+    model = BiasedMF(3, 4, 2, offset=offset, y_range=y_range)
     with torch.no_grad():
         model.user_emb.weight.zero_()
     assert model(torch.tensor([0, 2]), torch.tensor([1, 3])).tolist() == pytest.approx([3.5, 3.5])
@@ -153,7 +153,7 @@ def test_sigmoid_offset_refuses_a_mean_outside_the_range() -> None:
 
 
 def test_regularized_mf_penalty_is_the_batch_mean_of_squares() -> None:
-    model = RegularizedMF(3, 4, 2, l2=0.1, l2_bias=0.5)
+    model = RegularizedMF(3, 4, 2, l2=0.1, bias_l2=0.5)
     with torch.no_grad():
         model.user_emb.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 2.0], [9.0, 9.0]]))
         model.item_emb.weight.fill_(1.0)
@@ -166,18 +166,18 @@ def test_regularized_mf_penalty_is_the_batch_mean_of_squares() -> None:
 
 def test_regularized_mf_defaults_are_biased_mf() -> None:
     torch.manual_seed(0)
-    plain = BiasedMF(7, 11, 5, global_mean=3.0, y_range=(0.0, 5.5))
-    model = RegularizedMF(7, 11, 5, global_mean=3.0, y_range=(0.0, 5.5))
+    plain = BiasedMF(7, 11, 5, offset=3.0, y_range=(0.0, 5.5))
+    model = RegularizedMF(7, 11, 5, offset=3.0, y_range=(0.0, 5.5))
     model.load_state_dict(plain.state_dict())
     user_idx, item_idx = _indices()
     assert torch.equal(model(user_idx, item_idx), plain(user_idx, item_idx))
     assert model.regularization(user_idx, item_idx).item() == 0.0
-    no_bias = RegularizedMF(7, 11, 5, biases=False, l2=1.0, l2_bias=1.0)
+    no_bias = RegularizedMF(7, 11, 5, biases=False, l2=1.0, bias_l2=1.0)
     assert no_bias.regularization(user_idx, item_idx).item() > 0
 
 
 def test_regularized_mf_penalty_has_gradients_only_for_batch_rows() -> None:
-    model = RegularizedMF(7, 11, 5, l2=1.0, l2_bias=1.0)
+    model = RegularizedMF(7, 11, 5, l2=1.0, bias_l2=1.0)
     with torch.no_grad():
         model.user_bias.weight.fill_(0.3)
     model.regularization(torch.tensor([1]), torch.tensor([2])).backward()
@@ -203,7 +203,7 @@ def test_lookup_matches_embedding_values_and_gradients() -> None:
 def test_blend_is_the_weighted_average_of_its_models() -> None:
     user_idx, item_idx = _indices()
     torch.manual_seed(0)
-    first, second = BiasedMF(7, 11, 3, global_mean=3.0), DotProductMF(7, 11, 3)
+    first, second = BiasedMF(7, 11, 3, offset=3.0), DotProductMF(7, 11, 3)
     blend = Blend([first, second], [0.25, 0.75])
     expected = 0.25 * first(user_idx, item_idx) + 0.75 * second(user_idx, item_idx)
     torch.testing.assert_close(blend(user_idx, item_idx), expected)
@@ -232,8 +232,8 @@ def _genre_features() -> torch.Tensor:
 
 def test_hybrid_mf_with_zero_feature_weights_is_biased_mf() -> None:
     torch.manual_seed(3)
-    hybrid = HybridMF(4, 6, 3, _genre_features(), global_mean=0.2, y_range=(0.0, 5.5))
-    plain = BiasedMF(4, 6, 3, global_mean=0.2, y_range=(0.0, 5.5))
+    hybrid = HybridMF(4, 6, 3, _genre_features(), offset=0.2, y_range=(0.0, 5.5))
+    plain = BiasedMF(4, 6, 3, offset=0.2, y_range=(0.0, 5.5))
     plain.load_state_dict(hybrid.state_dict(), strict=False)
     torch.nn.init.normal_(plain.item_bias.weight)
     hybrid.item_bias.weight.data.copy_(plain.item_bias.weight.data)
@@ -267,8 +267,8 @@ def test_hybrid_mf_predicts_an_unrated_item_from_its_genre() -> None:
     ratings = torch.where(items < 3, 5.0, 1.0)
     data = RatingTensors(users, items, ratings)
     predictions = {}
-    for name, model in [("hybrid", HybridMF(8, 6, 2, _genre_features(), global_mean=3.0)),
-                        ("plain", BiasedMF(8, 6, 2, global_mean=3.0))]:
+    for name, model in [("hybrid", HybridMF(8, 6, 2, _genre_features(), offset=3.0)),
+                        ("plain", BiasedMF(8, 6, 2, offset=3.0))]:
         torch.manual_seed(0)
         fit(model, data, n_epochs=200, lr=0.05, seed=0)
         predictions[name] = model(torch.arange(8), torch.zeros(8, dtype=torch.int64)).mean().item()
@@ -279,7 +279,7 @@ def test_hybrid_mf_predicts_an_unrated_item_from_its_genre() -> None:
 
 def test_hybrid_mf_with_new_items_scores_them_from_their_features() -> None:
     torch.manual_seed(0)
-    model = HybridMF(3, 6, 2, _genre_features(), global_mean=0.5, y_range=(0.0, 5.5))
+    model = HybridMF(3, 6, 2, _genre_features(), offset=0.5, y_range=(0.0, 5.5))
     torch.nn.init.normal_(model.feature_factors)
     torch.nn.init.normal_(model.feature_bias)
     torch.nn.init.normal_(model.item_bias.weight)
@@ -289,7 +289,7 @@ def test_hybrid_mf_with_new_items_scores_them_from_their_features() -> None:
     assert torch.equal(grown(users, old_items), model(users, old_items))
     assert grown.item_emb.weight.shape == (8, 2) and model.item_emb.weight.shape == (6, 2)
     # A new item is its features' part alone: the same as an old item with its own part zeroed.
-    twin = HybridMF(3, 6, 2, _genre_features(), global_mean=0.5, y_range=(0.0, 5.5))
+    twin = HybridMF(3, 6, 2, _genre_features(), offset=0.5, y_range=(0.0, 5.5))
     twin.load_state_dict(model.state_dict())
     with torch.no_grad():
         twin.item_emb.weight[2].zero_()
@@ -313,9 +313,9 @@ def _all_pairs_forward(model: torch.nn.Module, users: torch.Tensor, n_items: int
 
 @pytest.mark.parametrize("model", [
     DotProductMF(5, 7, 3),
-    BiasedMF(5, 7, 3, init="normal", global_mean=0.3),
-    BiasedMF(5, 7, 3, init="normal", biases=False, global_mean=0.3, y_range=(0.0, 5.5)),
-    BiasedMF(5, 7, 3, init="normal", global_mean=0.3, y_range=(0.0, 5.5)),
+    BiasedMF(5, 7, 3, init="normal", offset=0.3),
+    BiasedMF(5, 7, 3, init="normal", biases=False, offset=0.3, y_range=(0.0, 5.5)),
+    BiasedMF(5, 7, 3, init="normal", offset=0.3, y_range=(0.0, 5.5)),
 ], ids=["dot", "biased", "no biases, ranged", "biased, ranged"])
 def test_score_all_items_equals_forward_on_every_pair(model: torch.nn.Module) -> None:
     if getattr(model, "biases", False):

@@ -134,7 +134,7 @@ def test_ease_matches_the_closed_form_on_both_sides(n_users: int, n_items: int) 
 
 def _recommender() -> Recommender:
     torch.manual_seed(0)
-    model = BiasedMF(4, 6, 3, global_mean=3.5)
+    model = BiasedMF(4, 6, 3, offset=3.5)
     users = IdEncoder(np.array([10, 20, 30, 40]))
     items = IdEncoder(np.array([100, 200, 300, 400, 500, 600]))
     return Recommender(model, users, items, _pairs([0, 0, 2], [1, 4, 0]))

@@ -39,7 +39,7 @@ def slice_part() -> RatingTensors:
 
 
 def build(n_factors: int) -> BiasedMF:
-    return BiasedMF(N_USERS, N_ITEMS, n_factors, global_mean=2.0)
+    return BiasedMF(N_USERS, N_ITEMS, n_factors, offset=2.0)
 
 
 def build_with_wd(n_factors: int, wd: float) -> tuple[BiasedMF, dict]:

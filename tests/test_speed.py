@@ -31,7 +31,7 @@ def _low_rank_ratings(n: int, seed: int) -> RatingTensors:
 
 def _model(train: RatingTensors) -> BiasedMF:
     torch.manual_seed(0)
-    return BiasedMF(N_USERS, N_ITEMS, 8, global_mean=float(train.ratings.mean()))
+    return BiasedMF(N_USERS, N_ITEMS, 8, offset=float(train.ratings.mean()))
 
 
 @pytest.fixture

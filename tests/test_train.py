@@ -51,7 +51,7 @@ def valid() -> RatingTensors:
 
 def _model(seed: int = 0) -> BiasedMF:
     torch.manual_seed(seed)
-    return BiasedMF(N_USERS, N_ITEMS, 4, global_mean=3.0)
+    return BiasedMF(N_USERS, N_ITEMS, 4, offset=3.0)
 
 
 def test_full_batch_and_minibatch_both_learn(train, valid) -> None:
@@ -325,7 +325,7 @@ def test_fold_in_with_zero_steps_is_the_average_user(train) -> None:
     model = _trained_biased_mf(train)
     new = RatingTensors(torch.tensor([0, 1]), torch.tensor([3, 5]), torch.tensor([4.0, 2.0]))
     folded = fold_in(model, new, n_new_users=2, n_steps=0)
-    expected = model.global_mean + model.item_bias.weight[[3, 5], 0]
+    expected = model.offset + model.item_bias.weight[[3, 5], 0]
     assert torch.allclose(predict(folded, new.user_idx, new.item_idx), expected)
 
 

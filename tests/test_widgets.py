@@ -39,7 +39,7 @@ def data() -> SimpleNamespace:
     item_idx = torch.randint(0, N_ITEMS, (600,), generator=generator)
     ratings = (torch.rand(600, generator=generator) * 4.5 + 0.5).float()
     torch.manual_seed(0)
-    model = BiasedMF(N_USERS, N_ITEMS, N_FACTORS, init="normal", global_mean=3.5)
+    model = BiasedMF(N_USERS, N_ITEMS, N_FACTORS, init="normal", offset=3.5)
     with torch.no_grad():
         model.user_bias.weight.normal_(0, 0.3)
         model.item_bias.weight.normal_(0, 0.3)

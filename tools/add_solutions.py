@@ -478,7 +478,7 @@ def train_user_clock(name: str, data: EncodedSplit, data_train: RatingTensors,
     factors, bias_wd, years = RECIPES[name]
     torch.manual_seed(seed)
     model = BiasedMF(data.n_users, data.n_items, factors, y_range=Y_RANGE,
-                     global_mean=sigmoid_offset(float(data.train["rating"].mean()), Y_RANGE))
+                     offset=sigmoid_offset(float(data.train["rating"].mean()), Y_RANGE))
     fit(model.to(DEVICE), data_train, sample_weights=user_clock_recency(data.train, years),
         seed=seed, bias_wd=bias_wd, **RECIPE_FIT)
     return model
@@ -661,7 +661,7 @@ def lab_mf_with(offset: bool, biases: bool, init: str) -> BiasedMF:
     torch.manual_seed(SEED)
     model = BiasedMF(split.n_users, split.n_items, N_FACTORS, init=init, biases=biases)
     if offset:  # a learned number, like the bias of DeepMF's last layer
-        model.global_mean = torch.nn.Parameter(torch.zeros(()))
+        model.offset = torch.nn.Parameter(torch.zeros(()))
     return model.to(DEVICE)
 
 
@@ -739,7 +739,7 @@ SHORT_EPOCHS = 5  # the NeuMF runs above stopped improving after about 4 epochs
 def one_factor_neumf(dropout: float) -> NeuMF:
     \"\"\"NeuMF with a single GMF factor: the MLP branch does nearly all the work.\"\"\"
     return NeuMF(split.n_users, split.n_items, 1, 16, (32, 16, 8), dropout=dropout,
-                 global_mean=mean_logit, y_range=Y_RANGE).to(DEVICE)
+                 offset=mean_logit, y_range=Y_RANGE).to(DEVICE)
 
 
 one_factor = tune_on_slice(one_factor_neumf, {"dropout": [0.0, 0.2]}, tune_fit, tune_slice,
@@ -805,12 +805,12 @@ settings_a, epochs_a = time_searches["(a) per-rating L2"].chosen()
 
 def ablated(strength: float, biases: bool, global_mean: float) -> RegularizedMF:
     \"\"\"Model (a) with its biases or its offset switched off.\"\"\"
-    return RegularizedMF(split.n_users, split.n_items, L2_FACTORS, l2=strength, l2_bias=L2_BIAS,
-                         biases=biases, global_mean=global_mean).to(DEVICE)
+    return RegularizedMF(split.n_users, split.n_items, L2_FACTORS, l2=strength, bias_l2=BIAS_L2,
+                         biases=biases, offset=global_mean).to(DEVICE)
 
 
-switches = {"no biases": {"biases": False, "global_mean": global_mean},
-            "no offset": {"biases": True, "global_mean": 0.0}}
+switches = {"no biases": {"biases": False, "offset": global_mean},
+            "no offset": {"biases": True, "offset": 0.0}}
 for name, parts in switches.items():
     ablation_models[name], _ = retrain(partial(ablated, **parts), settings_a, train, epochs_a,
                                        seed=SEED, **L2_FIT)
@@ -843,7 +843,7 @@ no_range_model = None  # the model you scored (the check scores it again)
 ### BEGIN SOLUTION
 def no_range(strength: float) -> tuple[BiasedMF, dict]:
     \"\"\"Model (b) without a range: the slice's mean rating is the offset.\"\"\"
-    model = BiasedMF(slice_split.n_users, slice_split.n_items, WD_FACTORS, global_mean=slice_mean)
+    model = BiasedMF(slice_split.n_users, slice_split.n_items, WD_FACTORS, offset=slice_mean)
     return model.to(DEVICE), {**WD_FIT, "wd": strength}
 
 

@@ -43,7 +43,7 @@ enough to decide what to change."""),
 # NBVAL_IGNORE_OUTPUT
 # (timings: they differ from run to run)
 torch.manual_seed(SEED)
-profiled = BiasedMF(syn_split.n_users, syn_split.n_items, 32, global_mean=3.5)
+profiled = BiasedMF(syn_split.n_users, syn_split.n_items, 32, offset=3.5)
 step_profile = profile_epoch(profiled, syn_train.to("cpu"), BIG_BATCH)
 step_profile.round(3)"""),
     ("markdown", """\
@@ -76,7 +76,7 @@ range and nothing else; the rest of the course keeps `fit`."""),
 # NBVAL_IGNORE_OUTPUT
 # (timings: they differ from run to run)
 torch.manual_seed(SEED)
-sgd_32 = BiasedMF(syn_split.n_users, syn_split.n_items, 32, global_mean=3.5).to(DEVICE)
+sgd_32 = BiasedMF(syn_split.n_users, syn_split.n_items, 32, offset=3.5).to(DEVICE)
 sgd_history = fit_sgd(sgd_32, syn_train, n_epochs=2, lr=SGD_LR, wd=SGD_WD,
                       batch_size=SGD_BATCH, seed=SEED)
 sgd_seconds = float(sgd_history["seconds"].iloc[-1])
@@ -92,7 +92,7 @@ with biases trained by `fit`:"""),
     ("code", """\
 torch.manual_seed(SEED)
 sgd_mf = BiasedMF(split.n_users, split.n_items, 50,
-                  global_mean=float(train.ratings.mean())).to(DEVICE)
+                  offset=float(train.ratings.mean())).to(DEVICE)
 sgd_fit = fit_sgd(sgd_mf, train, n_epochs=SGD_EPOCHS, lr=SGD_LR, wd=SGD_WD,
                   batch_size=SGD_BATCH, seed=SEED)
 sgd_rmse = evaluate(sgd_mf, test)["rmse"]

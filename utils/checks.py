@@ -254,11 +254,11 @@ def _ablation_mse(
     if set(models) != names:
         return False, "put the two models you scored in ablation_models, under the same keys"
     for name, model in models.items():
-        has_offset = float(getattr(model, "global_mean", 0.0)) != 0.0
+        has_offset = float(getattr(model, "offset", 0.0)) != 0.0
         if name == "no biases" and (getattr(model, "biases", True) or not has_offset):
             return False, "no biases: build the model with biases=False and keep the offset"
         if name == "no offset" and (not getattr(model, "biases", False) or has_offset):
-            return False, "no offset: keep the biases and set global_mean to 0"
+            return False, "no offset: keep the biases and set offset to 0"
         if not getattr(model, "l2", 0.0):
             return False, f"{name}: keep the per-rating penalty (a RegularizedMF with l2 > 0)"
         value = _number(answer[name])
@@ -281,7 +281,7 @@ def _no_range_rmse(
         return False, "set no_range_model to the model you scored, so the check can score it"
     if getattr(model, "y_range", None) is not None:
         return False, "the model still squashes its output: build it with y_range=None"
-    offset = float(getattr(model, "global_mean", 0.0))
+    offset = float(getattr(model, "offset", 0.0))
     if abs(offset - mean_rating) > 0.05:
         return False, ("without a sigmoid the offset is the mean rating itself, not its logit "
                        "(sigmoid_offset is only for a model with a range)")

@@ -27,9 +27,9 @@ def mlp_tower(in_features: int, hidden: tuple[int, ...], dropout: float = 0.0) -
 class RatingBiases(nn.Module):
     """A fixed global mean plus learned user and item biases (zeros at the start)."""
 
-    def __init__(self, n_users: int, n_items: int, global_mean: float = 0.0):
+    def __init__(self, n_users: int, n_items: int, offset: float = 0.0):
         super().__init__()
-        self.register_buffer("global_mean", torch.tensor(float(global_mean)))
+        self.register_buffer("offset", torch.tensor(float(offset)))
         self.user_bias = nn.Embedding(n_users, 1)
         self.item_bias = nn.Embedding(n_items, 1)
         nn.init.zeros_(self.user_bias.weight)
@@ -38,7 +38,7 @@ class RatingBiases(nn.Module):
     def forward(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
         user_b = lookup(self.user_bias, user_idx).squeeze(1)  # (B,)
         item_b = lookup(self.item_bias, item_idx).squeeze(1)  # (B,)
-        return self.global_mean + user_b + item_b  # (B,)
+        return self.offset + user_b + item_b  # (B,)
 
 
 class DeepMF(nn.Module):
@@ -47,7 +47,7 @@ class DeepMF(nn.Module):
     With the defaults it is the lab's model exactly (same layers, same initialisation).
     `biases=True` adds a fixed global mean and learned user/item biases to the output;
     `dropout` is applied after each hidden ReLU; `y_range=(low, high)` squashes the output
-    with a sigmoid as `utils.models.BiasedMF` does (then give `global_mean` in logit units).
+    with a sigmoid as `utils.models.BiasedMF` does (then give `offset` in logit units).
     """
 
     def __init__(
@@ -60,7 +60,7 @@ class DeepMF(nn.Module):
         init: str = "normal",
         dropout: float = 0.0,
         biases: bool = False,
-        global_mean: float = 0.0,
+        offset: float = 0.0,
         y_range: tuple[float, float] | None = None,
     ):
         super().__init__()
@@ -71,7 +71,7 @@ class DeepMF(nn.Module):
         init_embedding(self.item_emb, init)
         self.tower = mlp_tower(2 * n_factors, hidden, dropout)
         self.out = nn.Linear(hidden[-1] if hidden else 2 * n_factors, 1)
-        self.biases = RatingBiases(n_users, n_items, global_mean) if biases else None
+        self.biases = RatingBiases(n_users, n_items, offset) if biases else None
 
     def forward(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
         user_vecs = lookup(self.user_emb, user_idx)  # (B, K)
@@ -103,7 +103,7 @@ class NeuMF(nn.Module):
         init: str = "uniform",
         dropout: float = 0.0,
         biases: bool = True,
-        global_mean: float = 0.0,
+        offset: float = 0.0,
         y_range: tuple[float, float] | None = None,
     ):
         super().__init__()
@@ -117,7 +117,7 @@ class NeuMF(nn.Module):
         self.tower = mlp_tower(2 * mlp_factors, hidden, dropout)
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(n_factors + (hidden[-1] if hidden else 2 * mlp_factors), 1)
-        self.biases = RatingBiases(n_users, n_items, global_mean) if biases else None
+        self.biases = RatingBiases(n_users, n_items, offset) if biases else None
 
     def forward(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
         gmf = lookup(self.gmf_user, user_idx) * lookup(self.gmf_item, item_idx)  # (B, K)

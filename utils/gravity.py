@@ -56,9 +56,9 @@ def l2_per_row(*tables: torch.Tensor) -> torch.Tensor:
 class GravityMF(BiasedMF):
     """Biased MF whose `regularization` adds L2 and gravity penalties (notebook 06).
 
-    The model predicts centred ratings: u.v + b_u + b_i (+ the fixed `global_mean`, 0 when the
+    The model predicts centred ratings: u.v + b_u + b_i (+ the fixed `offset`, 0 when the
     ratings were centred beforehand). `gravity_on="prediction"` penalises the mean square of the
-    whole score minus `global_mean` over all pairs (exact, via the augmented Gram matrices);
+    whole score minus `offset` over all pairs (exact, via the augmented Gram matrices);
     `"interaction"` penalises only the u.v part, as in the course without biases.
     `l2` multiplies sum(U^2)/n_users + sum(V^2)/n_items, the source notebook's form, which pulls
     every row equally; `l2_per_rating` multiplies the batch mean of |u|^2 + |v|^2, the classic
@@ -80,12 +80,12 @@ class GravityMF(BiasedMF):
         l2_per_rating: float = 0.0,
         init: str = "normal",
         init_std: float = 0.1,
-        global_mean: float = 0.0,
+        offset: float = 0.0,
     ):
         if gravity_on not in GRAVITY_TARGETS:
             raise ValueError(f"gravity_on must be one of {GRAVITY_TARGETS}, not {gravity_on!r}")
         super().__init__(n_users, n_items, n_factors, init=init, biases=biases,
-                         global_mean=global_mean)
+                         offset=offset)
         if init == "normal":  # N(0, init_std^2) rather than N(0, 1): the course's small init
             torch.nn.init.normal_(self.user_emb.weight, 0.0, init_std)
             torch.nn.init.normal_(self.item_emb.weight, 0.0, init_std)

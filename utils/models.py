@@ -66,7 +66,7 @@ class BiasedMF(DotProductMF):
     """MF with user and item biases, a global offset and an optional sigmoid range.
 
     Taught in notebook 04 (biases, offset, a first look at the sigmoid range) and notebook 08
-    (every switch: init, biases, sigmoid range). `global_mean` is the fixed offset (the training
+    (every switch: init, biases, sigmoid range). `offset` is the fixed global term (the training
     mean); `y_range=(low, high)` squashes the output with low + (high - low) * sigmoid(x).
     """
 
@@ -78,13 +78,13 @@ class BiasedMF(DotProductMF):
         *,
         init: str = "uniform",
         biases: bool = True,
-        global_mean: float = 0.0,
+        offset: float = 0.0,
         y_range: tuple[float, float] | None = None,
     ):
         super().__init__(n_users, n_items, n_factors, init)
         self.biases = biases
         self.y_range = y_range
-        self.register_buffer("global_mean", torch.tensor(float(global_mean)))
+        self.register_buffer("offset", torch.tensor(float(offset)))
         if biases:
             self.user_bias = nn.Embedding(n_users, 1)
             self.item_bias = nn.Embedding(n_items, 1)
@@ -96,7 +96,7 @@ class BiasedMF(DotProductMF):
         return lookup(self.item_bias, item_idx).squeeze(1)
 
     def forward(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
-        scores = super().forward(user_idx, item_idx) + self.global_mean  # (B,)
+        scores = super().forward(user_idx, item_idx) + self.offset  # (B,)
         if self.biases:
             user_bias = lookup(self.user_bias, user_idx).squeeze(1)  # (B,)
             scores = scores + user_bias + self.item_bias_values(item_idx)
@@ -121,10 +121,10 @@ class HybridMF(BiasedMF):
         item_features: torch.Tensor,
         *,
         init: str = "uniform",
-        global_mean: float = 0.0,
+        offset: float = 0.0,
         y_range: tuple[float, float] | None = None,
     ):
-        super().__init__(n_users, n_items, n_factors, init=init, global_mean=global_mean,
+        super().__init__(n_users, n_items, n_factors, init=init, offset=offset,
                          y_range=y_range)
         if item_features.dim() != 2 or item_features.shape[0] != n_items:
             raise ValueError(f"give one feature row per item: {n_items} items, features of "
@@ -191,7 +191,7 @@ def score_all_items(model: DotProductMF, user_idx: torch.Tensor) -> torch.Tensor
     item_vecs = model.item_vectors(all_items)  # (I, K)
     user_idx = torch.as_tensor(user_idx, device=weights.device).reshape(-1)
     scores = lookup(model.user_emb, user_idx) @ item_vecs.T  # (U, I)
-    scores = scores + getattr(model, "global_mean", 0.0)  # DotProductMF has no offset
+    scores = scores + getattr(model, "offset", 0.0)  # DotProductMF has no offset
     if getattr(model, "biases", False):
         scores = scores + lookup(model.user_bias, user_idx)  # (U, 1), broadcast over items
         scores = scores + model.item_bias_values(all_items)[None, :]  # (1, I)
@@ -202,7 +202,7 @@ class RegularizedMF(BiasedMF):
     """BiasedMF with an L2 penalty on the factors and biases used by each batch (notebook 04).
 
     `regularization` (added to the loss by `utils.train.fit`) is
-    l2 * mean(|p_u|^2 + |q_i|^2) + l2_bias * mean(b_u^2 + b_i^2) over the batch's ratings, the
+    l2 * mean(|p_u|^2 + |q_i|^2) + bias_l2 * mean(b_u^2 + b_i^2) over the batch's ratings, the
     classic per-rating penalty of SGD matrix factorization: a user or item is shrunk in
     proportion to how often it appears. Unlike optimizer weight decay, rows that a batch does
     not touch are left alone, and the factors and biases get separate strengths.
@@ -215,22 +215,22 @@ class RegularizedMF(BiasedMF):
         n_factors: int = 100,
         *,
         l2: float = 0.0,
-        l2_bias: float = 0.0,
+        bias_l2: float = 0.0,
         **kwargs,
     ):
         super().__init__(n_users, n_items, n_factors, **kwargs)
         self.l2 = l2
-        self.l2_bias = l2_bias
+        self.bias_l2 = bias_l2
 
     def regularization(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
         """The batch's L2 penalty (a scalar tensor)."""
         user_vecs = lookup(self.user_emb, user_idx)  # (B, K)
         item_vecs = lookup(self.item_emb, item_idx)  # (B, K)
         penalty = self.l2 * (user_vecs.pow(2).sum(1) + item_vecs.pow(2).sum(1)).mean()
-        if self.biases and self.l2_bias:
+        if self.biases and self.bias_l2:
             user_bias = lookup(self.user_bias, user_idx).squeeze(1)  # (B,)
             item_bias = lookup(self.item_bias, item_idx).squeeze(1)  # (B,)
-            penalty = penalty + self.l2_bias * (user_bias.pow(2) + item_bias.pow(2)).mean()
+            penalty = penalty + self.bias_l2 * (user_bias.pow(2) + item_bias.pow(2)).mean()
         return penalty
 
 

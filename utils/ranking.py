@@ -382,7 +382,7 @@ class Recommender:
             "model_class": type(model).__name__,
             "settings": {"n_users": len(self.users), "n_items": len(self.items),
                          "n_factors": model.user_emb.embedding_dim, "biases": model.biases,
-                         "global_mean": float(model.global_mean), "y_range": model.y_range},
+                         "offset": float(model.offset), "y_range": model.y_range},
             "state_dict": model.state_dict(),
             "user_ids": self.users.ids.tolist(),
             "item_ids": self.items.ids.tolist(),
@@ -412,7 +412,7 @@ class Recommender:
                 raise ValueError(f"{path} is inconsistent: {found} rows in its {name}, "
                                  f"{expected} expected from its settings; save it again")
         model = model_class(settings["n_users"], settings["n_items"], settings["n_factors"],
-                            biases=settings["biases"], global_mean=settings["global_mean"],
+                            biases=settings["biases"], offset=settings["offset"],
                             y_range=settings["y_range"])
         model.load_state_dict(saved["state_dict"])
         seen = saved["seen"]

@@ -87,7 +87,7 @@ def sgd_epoch(
     for _, batch in minibatches(train, batch_size, generator):
         user_vecs = users.index_select(0, batch.user_idx)  # (B, K)
         item_vecs = items.index_select(0, batch.item_idx)  # (B, K)
-        predictions = (user_vecs * item_vecs).sum(1) + model.global_mean  # (B,)
+        predictions = (user_vecs * item_vecs).sum(1) + model.offset  # (B,)
         if user_bias is not None:
             user_biases = user_bias.index_select(0, batch.user_idx)  # (B,)
             item_biases = item_bias.index_select(0, batch.item_idx)  # (B,)

@@ -141,7 +141,7 @@ def score_parts(model: BiasedMF) -> dict[str, torch.Tensor | float]:
     all_items = torch.arange(model.item_emb.num_embeddings, device=model.item_emb.weight.device)
     with torch.no_grad():
         return {
-            "offset": float(model.global_mean),
+            "offset": float(model.offset),
             "user_vecs": model.user_emb.weight.detach().float().cpu(),  # (U, K)
             "user_bias": model.user_bias.weight.detach().float().cpu()[:, 0],  # (U,)
             "item_vecs": model.item_vectors(all_items).float().cpu(),  # (I, K)
@@ -373,7 +373,7 @@ def train_for_playground(
             model = DotProductMF(n_users, n_items, settings.n_factors)
         elif kind == "biased":
             model = BiasedMF(n_users, n_items, settings.n_factors,
-                             global_mean=float(train.ratings.mean()))
+                             offset=float(train.ratings.mean()))
         elif kind == "gravity":
             model = GravityMF(n_users, n_items, settings.n_factors, l2=settings.wd,
                               gravity=settings.gravity)

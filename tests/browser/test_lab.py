@@ -63,7 +63,7 @@ playground""",
 r_split = encode_split(*random_split(ratings, valid_frac=0.2, seed=0))
 r_train = to_tensors(r_split.train)
 torch.manual_seed(0)
-model = BiasedMF(r_split.n_users, r_split.n_items, 30, global_mean=float(r_train.ratings.mean()))
+model = BiasedMF(r_split.n_users, r_split.n_items, 30, offset=float(r_train.ratings.mean()))
 fit(model, r_train, n_epochs=2, lr=0.01, wd=3e-4, bias_wd=0.0, batch_size=4096)
 explorer = RecommendationExplorer(model, r_train, r_split.users, r_split.items, movies, k=10,
                                   min_count=20, user_id=1)
