@@ -333,3 +333,14 @@ def test_squash_maps_into_the_range_and_leaves_none_alone() -> None:
     scores = torch.tensor([-50.0, 0.0, 50.0])
     torch.testing.assert_close(squash(scores, (1.0, 5.0)), torch.tensor([1.0, 3.0, 5.0]))
     assert squash(scores, None) is scores
+
+
+def test_score_all_items_of_a_blend_is_the_blend_of_the_tables() -> None:
+    first, second = BiasedMF(5, 7, 3, offset=3.0), DotProductMF(5, 7, 3, init="normal")
+    blend = Blend([first, second], [0.25, 0.75])
+    users = torch.tensor([1, 3])
+    with torch.no_grad():
+        torch.testing.assert_close(score_all_items(blend, users),
+                                   _all_pairs_forward(blend, users, 7))
+    with pytest.raises(TypeError, match="pair by pair"):
+        score_all_items(torch.nn.Linear(2, 1), users)

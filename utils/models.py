@@ -179,13 +179,20 @@ def sigmoid_offset(mean: float, y_range: tuple[float, float] | None) -> float:
     return math.log(fraction / (1.0 - fraction))
 
 
-def score_all_items(model: DotProductMF, user_idx: torch.Tensor) -> torch.Tensor:
+def score_all_items(model: nn.Module, user_idx: torch.Tensor) -> torch.Tensor:
     """Every item's prediction for each user in `user_idx`, shape (U, n_items), in one product.
 
     The same numbers as `forward` on every (user, item) pair, without building the U x I pairs:
     P_u Q^T (with HybridMF's feature part), then the biases and the offset, then the sigmoid
-    range if the model has one.
+    range if the model has one. A `Blend` of such models averages their tables with its weights.
     """
+    if isinstance(model, Blend):
+        return sum(weight * score_all_items(part, user_idx)
+                   for weight, part in zip(model.weights, model.models, strict=True))
+    if not isinstance(model, DotProductMF):
+        raise TypeError(f"score_all_items needs a DotProductMF (or a subclass) or a Blend of "
+                        f"them, not {type(model).__name__}: score other models pair by pair "
+                        "with utils.train.predict")
     weights = model.item_emb.weight
     all_items = torch.arange(weights.shape[0], device=weights.device)
     item_vecs = model.item_vectors(all_items)  # (I, K)
