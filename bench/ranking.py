@@ -4,8 +4,9 @@ On ml-latest-small and ml-100k each user's latest rating is held out and ranked 
 item the user has not rated in training. Every contender is tuned the same way: each setting of
 its grid trains on the training rows minus each user's second-to-last rating and is scored on
 that rating (NDCG@10); the best setting is refitted on all training rows and scored once on the
-held-out ratings. Contenders: popularity, the course's rating model, EASE, BPR-MF and
-softmax-MF (utils.ranking), and the `implicit` library's ALS and BPR when it is installed.
+held-out ratings. Contenders: popularity, the course's rating model, EASE, EASE scored from a
+recency-weighted history, BPR-MF and softmax-MF (utils.ranking), and the `implicit` library's
+ALS and BPR when it is installed.
 Called from bench/run.py (section "ranking").
 """
 
@@ -34,6 +35,7 @@ from utils.ranking import (
     fit_ranking,
     leave_last_out_metrics,
     ranking_mf,
+    recency_weights,
     table_scorer,
     validation_slice,
 )
@@ -41,6 +43,8 @@ from utils.train import fit
 
 K = 10
 DATASETS = ("ml-latest-small", "ml-100k")
+EASE_L2 = (20.0, 50.0, 100.0, 300.0, 1000.0)
+HALF_LIVES = (1.0, 2.0, 5.0, 10.0, 20.0)  # in ratings: see utils.ranking.recency_weights
 SMOKE_USERS = 50  # the smoke run keeps the first users of each dataset
 MARK_START, MARK_END = "<!-- ranking:start -->", "<!-- ranking:end -->"
 Fitter = Callable[[ImplicitData, dict[str, Any], int], Scorer]
@@ -70,7 +74,8 @@ def _rating_model(data: ImplicitData, hp: dict[str, Any], seed: int) -> Scorer:
 
 
 def _ease(data: ImplicitData, hp: dict[str, Any], seed: int) -> Scorer:
-    return table_scorer(ease_scores(data.train, data.n_users, data.n_items, hp["l2"]))
+    weights = recency_weights(data.train, hp.get("half_life"))
+    return table_scorer(ease_scores(data.train, data.n_users, data.n_items, hp["l2"], weights))
 
 
 def _ranking_mf(data: ImplicitData, hp: dict[str, Any], seed: int) -> Scorer:
@@ -115,7 +120,10 @@ def contenders(smoke: bool) -> list[Contender]:
         Contender("MF+bias on ratings (notebook 08's recipe)", _rating_model,
                   {"n_factors": (30,), "n_epochs": (2 if smoke else 10,), "lr": (0.01,),
                    "wd": (3e-4,), "batch_size": (2048,)}),
-        Contender("EASE", _ease, {"l2": (50.0,) if smoke else (20.0, 50.0, 100.0, 300.0)}),
+        Contender("EASE", _ease, {"l2": (50.0,) if smoke else EASE_L2}),
+        Contender("EASE, recency-weighted history", _ease,
+                  {"l2": (50.0,) if smoke else EASE_L2,
+                   "half_life": (5.0,) if smoke else HALF_LIVES}),
         Contender("BPR-MF", _ranking_mf,
                   {**mf, "loss": ("bpr",), "n_negatives": (4,), "batch_size": (4096,),
                    "lr": (0.02,), "sampler": ("uniform",), "wd": (0.0,)}),

@@ -308,26 +308,58 @@ def ranking_mf(n_users: int, n_items: int, n_factors: int, seed: int = 0) -> Bia
 # ---------------------------------------------------------------------------------------------
 
 
-def ease_scores(train: RatingTensors, n_users: int, n_items: int, l2: float) -> torch.Tensor:
+def recency_weights(train: RatingTensors, half_life: float | None) -> torch.Tensor:
+    """Each training row's weight 2**(-n / half_life), n = the user's ratings after it, (N,).
+
+    The rows must be grouped by user in time order, as `encode_leave_last_out` and
+    `validation_slice` leave them; half_life None weighs every row 1 (notebook 09).
+    """
+    user_idx = train.user_idx.cpu()
+    if len(user_idx) > 1 and bool((user_idx[1:] < user_idx[:-1]).any()):
+        raise ValueError("recency_weights needs the rows grouped by user in time order: pass "
+                         "the training rows of encode_leave_last_out or validation_slice")
+    if half_life is None:
+        return torch.ones(len(user_idx), dtype=torch.float64)
+    if not half_life > 0:
+        raise ValueError(f"half_life must be positive (or None for no decay), not {half_life}")
+    last_row = torch.cumsum(torch.bincount(user_idx), 0) - 1  # each user's latest row
+    later = last_row[user_idx] - torch.arange(len(user_idx))  # (N,) ratings after each row
+    return 0.5 ** (later.double() / half_life)
+
+
+def ease_scores(train: RatingTensors, n_users: int, n_items: int, l2: float,
+                history_weights: torch.Tensor | None = None) -> torch.Tensor:
     """Every user's EASE score of every item, (U, I) (Steck 2019; notebook 09).
 
     EASE learns item-item weights B with a zero diagonal that minimise |X - XB|² + l2 |B|²;
     with P = (XᵀX + l2 I)⁻¹ the solution is B = I - P / diag(P), so the scores are
     XB = X - XP / diag(P). When users are fewer than items, the same XP and diag(P) come from
     a users × users inverse (Woodbury identity): XP = MX with M = (XXᵀ + l2 I)⁻¹.
+    With `history_weights` (one per training row, e.g. `recency_weights`) B is learned from
+    the 0/1 matrix X as before, and the scores are HB, H holding each rated item's weight.
     """
     if not l2 > 0:
         raise ValueError(f"l2 must be positive, not {l2}")
+    if history_weights is not None and history_weights.shape != (len(train),):
+        raise ValueError(f"history_weights must hold one weight per training row, "
+                         f"({len(train)},), not {tuple(history_weights.shape)}")
+    rows, cols = train.user_idx.cpu(), train.item_idx.cpu()
     x = torch.zeros(n_users, n_items, dtype=torch.float64)
-    x[train.user_idx.cpu(), train.item_idx.cpu()] = 1.0  # (U, I) binary
+    x[rows, cols] = 1.0  # (U, I) binary
+    history = x
+    if history_weights is not None:
+        history = torch.zeros_like(x)
+        history[rows, cols] = history_weights.cpu().double()  # (U, I)
     if n_users < n_items:
         m = torch.linalg.inv(x @ x.T + l2 * torch.eye(n_users, dtype=torch.float64))  # (U, U)
-        xp = m @ x  # (U, I)
-        diag_p = (1.0 - (x * xp).sum(0)) / l2  # (I,)
+        mx = m @ x  # (U, I)
+        diag_p = (1.0 - (x * mx).sum(0)) / l2  # (I,)
+        # HP = (H - HXᵀMX) / l2 from P = (I - XᵀMX) / l2; for H = X it is MX.
+        hp = mx if history_weights is None else (history - (history @ x.T) @ mx) / l2
     else:
         p = torch.linalg.inv(x.T @ x + l2 * torch.eye(n_items, dtype=torch.float64))  # (I, I)
-        xp, diag_p = x @ p, torch.diagonal(p)
-    return (x - xp / diag_p[None, :]).float()  # (U, I)
+        hp, diag_p = history @ p, torch.diagonal(p)
+    return (history - hp / diag_p[None, :]).float()  # (U, I)
 
 
 def table_scorer(scores: torch.Tensor) -> Scorer:
