@@ -74,7 +74,8 @@ def _rating_model(data: ImplicitData, hp: dict[str, Any], seed: int) -> Scorer:
 
 
 def _ease(data: ImplicitData, hp: dict[str, Any], seed: int) -> Scorer:
-    weights = recency_weights(data.train, hp.get("half_life"))
+    half_life = hp.get("half_life")  # absent: plain EASE, every rated item weighs 1
+    weights = None if half_life is None else recency_weights(data.train, half_life)
     return table_scorer(ease_scores(data.train, data.n_users, data.n_items, hp["l2"], weights))
 
 
@@ -134,11 +135,13 @@ def contenders(smoke: bool) -> list[Contender]:
     if importlib.util.find_spec("implicit") is not None:
         models += [
             Contender("implicit ALS", _implicit("als"),
-                      {"factors": (64,), "iterations": (2 if smoke else 15,),
+                      {"factors": (64,) if smoke else (32, 64),
+                       "iterations": (2 if smoke else 15,),
                        "regularization": (0.05,) if smoke else (0.05, 1.0, 10.0, 50.0),
                        "alpha": (1.0,) if smoke else (1.0, 10.0)}, course=False),
             Contender("implicit BPR", _implicit("bpr"),
-                      {"factors": (64,), "iterations": (2 if smoke else 100,),
+                      {"factors": (64,) if smoke else (32, 64),
+                       "iterations": (2 if smoke else 100,),
                        "learning_rate": (0.01,) if smoke else (0.005, 0.01, 0.05),
                        "regularization": (0.01,)}, course=False),
         ]

@@ -278,7 +278,7 @@ def _knobs_outside_parameters(path: Path) -> list[str]:
 # Lessons that still assign UPPER_CASE names below their parameters cell. Moving them changes
 # the lesson's code, so each is fixed when the lesson is next re-executed; remove its entry then
 # (the test fails on a fixed lesson that is still listed here).
-KNOBS_OUTSIDE = {"04", "05", "06", "08", "09"}
+KNOBS_OUTSIDE = {"04", "05", "06", "08"}
 
 
 @pytest.mark.parametrize("number", [

@@ -16,6 +16,7 @@ from utils.ranking import (
     LOSSES,
     Recommender,
     ease_scores,
+    fit_ease,
     fit_ranking,
     interaction_keys,
     is_interaction,
@@ -154,7 +155,9 @@ def test_recency_weighted_ease_by_hand() -> None:
     # [2, 2, 0], [0, 0, 1]]; P = inv(XᵀX + I) gives B[0, 1] = B[1, 0] = 2/3 and nothing else.
     train = _pairs([0, 0, 1, 1, 2], [0, 1, 0, 1, 2])
     weights = torch.tensor([0.5, 1.0, 1.0, 1.0, 1.0], dtype=torch.float64)
-    scores = ease_scores(train, 3, 3, 1.0, weights)
+    score = fit_ease(train, 3, 3, 1.0)
+    assert score()[0].tolist() == pytest.approx([2 / 3, 2 / 3, 0.0])  # the 0/1 history
+    scores = score(weights)
     # User 0's history weighs item 0 by 0.5 and item 1 by 1: scores (2/3, 1/3, 0).
     assert scores[0].tolist() == pytest.approx([2 / 3, 1 / 3, 0.0])
     assert scores[2].tolist() == pytest.approx([0.0, 0.0, 0.0])
