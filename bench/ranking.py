@@ -281,7 +281,10 @@ def update_readme(ranking: dict[str, Any], readme: Path) -> str:
     body = ("\nTop-10 lists from implicit feedback (notebook 09): each user's latest rating held "
             "out and ranked against every film the user has not rated; every model tuned on "
             "the second-to-last rating (higher is better; the best NDCG@10 in bold).\n\n"
-            + ranking_table(ranking["rows"]))
+            + ranking_table(ranking["rows"])
+            + "\nThe course's goal for its ranking models (notebook 09), on each dataset:\n\n"
+            + "".join(f"- {t['target']}: {'met' if t['met'] else '**NOT MET**'} "
+                      f"({t['detail']})\n" for t in ranking["targets"]))
     readme.write_text(head + MARK_START + body + MARK_END + tail)
     return "README.md ranking table rewritten"
 
