@@ -74,8 +74,9 @@ def test_smoke_run_writes_all_results(mirror: Path, tmp_path: Path) -> None:
     ranking = results["ranking"]["rows"]
     for dataset in ("ml-latest-small", "ml-100k"):
         names = {row["model"] for row in ranking if row["dataset"] == dataset}
-        assert {"popularity", "EASE", "BPR-MF", "softmax-MF (sampled)"} <= names
-        assert ("implicit ALS" in names) == _installed("implicit")
+        assert {"popularity", "EASE", "EASE, recency-weighted history", "BPR-MF",
+                "softmax-MF (sampled)"} <= names
+        assert ({"implicit ALS", "implicit BPR"} <= names) == _installed("implicit")
     for row in ranking:
         assert 0 <= row["NDCG@10"] <= row["HR@10"] <= 1 and 0 < row["coverage@10"] <= 1
     assert "## Ranking from implicit feedback" in (out / "results.md").read_text()

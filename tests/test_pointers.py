@@ -275,18 +275,7 @@ def _knobs_outside_parameters(path: Path) -> list[str]:
     return found
 
 
-# Lessons that still assign UPPER_CASE names below their parameters cell. Moving them changes
-# the lesson's code, so each is fixed when the lesson is next re-executed; remove its entry then
-# (the test fails on a fixed lesson that is still listed here).
-KNOBS_OUTSIDE = {"09"}
-
-
-@pytest.mark.parametrize("number", [
-    pytest.param(n, marks=pytest.mark.xfail(
-        strict=True, reason=f"lesson {n} still sets UPPER_CASE names outside its parameters cell"))
-    if n in KNOBS_OUTSIDE else n
-    for n in LESSONS
-])
+@pytest.mark.parametrize("number", LESSONS)
 def test_knobs_are_set_in_the_parameters_cell(number: str) -> None:
     cells = json.loads(LESSONS[number].read_text())["cells"]
     tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]

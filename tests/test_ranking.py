@@ -16,12 +16,14 @@ from utils.ranking import (
     LOSSES,
     Recommender,
     ease_scores,
+    fit_ease,
     fit_ranking,
     interaction_keys,
     is_interaction,
     leave_last_out,
     leave_last_out_metrics,
     ranking_mf,
+    recency_weights,
     sample_negatives,
     sampling_weights,
     table_scorer,
@@ -115,11 +117,15 @@ def test_every_loss_learns_the_structure(loss: str) -> None:
         fit_ranking(model, train, loss="pointwise")
 
 
-def _ease_by_the_book(x: np.ndarray, l2: float) -> np.ndarray:
+def _ease_weights_by_the_book(x: np.ndarray, l2: float) -> np.ndarray:
     p = np.linalg.inv(x.T @ x + l2 * np.eye(x.shape[1]))
     b = np.eye(x.shape[1]) - p / np.diag(p)[None, :]
     assert np.allclose(np.diag(b), 0.0)
-    return x @ b
+    return b
+
+
+def _ease_by_the_book(x: np.ndarray, l2: float) -> np.ndarray:
+    return x @ _ease_weights_by_the_book(x, l2)
 
 
 @pytest.mark.parametrize("n_users, n_items", [(6, 15), (15, 6)])
@@ -130,6 +136,45 @@ def test_ease_matches_the_closed_form_on_both_sides(n_users: int, n_items: int) 
     assert np.allclose(scores.numpy(), _ease_by_the_book(x, 2.0), atol=1e-5)
     with pytest.raises(ValueError, match="l2 must be positive"):
         ease_scores(_pairs([0], [0]), 1, 1, 0.0)
+
+
+def test_recency_weights_by_hand() -> None:
+    # User 0 rated items 1, 2, 3 in that order (2, 1 and 0 ratings after each); user 2 one item.
+    train = _pairs([0, 0, 0, 2], [1, 2, 3, 0])
+    assert recency_weights(train, 1.0).tolist() == [0.25, 0.5, 1.0, 1.0]
+    assert recency_weights(train, 2.0).tolist() == pytest.approx([0.5, 2**-0.5, 1.0, 1.0])
+    assert recency_weights(train, None).tolist() == [1.0] * 4
+    with pytest.raises(ValueError, match="half_life must be positive"):
+        recency_weights(train, 0.0)
+    with pytest.raises(ValueError, match="grouped by user"):
+        recency_weights(_pairs([1, 0], [0, 1]), 1.0)
+
+
+def test_recency_weighted_ease_by_hand() -> None:
+    # Items 0 and 1 always rated together, item 2 alone: with l2 = 1, XᵀX = [[2, 2, 0],
+    # [2, 2, 0], [0, 0, 1]]; P = inv(XᵀX + I) gives B[0, 1] = B[1, 0] = 2/3 and nothing else.
+    train = _pairs([0, 0, 1, 1, 2], [0, 1, 0, 1, 2])
+    weights = torch.tensor([0.5, 1.0, 1.0, 1.0, 1.0], dtype=torch.float64)
+    score = fit_ease(train, 3, 3, 1.0)
+    assert score()[0].tolist() == pytest.approx([2 / 3, 2 / 3, 0.0])  # the 0/1 history
+    scores = score(weights)
+    # User 0's history weighs item 0 by 0.5 and item 1 by 1: scores (2/3, 1/3, 0).
+    assert scores[0].tolist() == pytest.approx([2 / 3, 1 / 3, 0.0])
+    assert scores[2].tolist() == pytest.approx([0.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match="one weight per training row"):
+        ease_scores(train, 3, 3, 1.0, weights[:2])
+
+
+@pytest.mark.parametrize("n_users, n_items", [(6, 15), (15, 6)])
+def test_weighted_ease_matches_the_closed_form_on_both_sides(n_users: int, n_items: int) -> None:
+    x = (np.random.default_rng(1).random((n_users, n_items)) < 0.3).astype(float)
+    user_idx, item_idx = np.nonzero(x)  # grouped by user, as recency_weights needs
+    train = _pairs(user_idx.tolist(), item_idx.tolist())
+    weights = recency_weights(train, 2.0)
+    history = np.zeros_like(x)
+    history[user_idx, item_idx] = weights.numpy()
+    scores = ease_scores(train, n_users, n_items, 2.0, weights)
+    assert np.allclose(scores.numpy(), history @ _ease_weights_by_the_book(x, 2.0), atol=1e-5)
 
 
 def _recommender() -> Recommender:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,15 +177,16 @@ def sample_negatives(
     negatives = draw(shape[0] * shape[1]).reshape(shape)  # (B, N)
     if keys is None:
         return negatives, torch.ones(shape, dtype=torch.bool)
-    users = user_idx.cpu()[:, None].expand(shape)  # (B, N)
-    clash = is_interaction(keys, users, negatives, n_items)
+    users = user_idx.cpu()[:, None].expand(shape).reshape(-1)  # (B * N,)
+    flat = negatives.view(-1)  # (B * N,), shares memory with negatives
+    clash = is_interaction(keys, users, flat, n_items)
     for _ in range(max_rounds):
-        n_clash = int(clash.sum())
-        if n_clash == 0:
+        redo = torch.nonzero(clash).squeeze(1)  # only the clashing draws are looked up again
+        if len(redo) == 0:
             break
-        negatives[clash] = draw(n_clash)
-        clash = is_interaction(keys, users, negatives, n_items)
-    return negatives, ~clash
+        flat[redo] = draw(len(redo))
+        clash[redo] = is_interaction(keys, users[redo], flat[redo], n_items)
+    return negatives, ~clash.reshape(shape)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -308,26 +310,74 @@ def ranking_mf(n_users: int, n_items: int, n_factors: int, seed: int = 0) -> Bia
 # ---------------------------------------------------------------------------------------------
 
 
-def ease_scores(train: RatingTensors, n_users: int, n_items: int, l2: float) -> torch.Tensor:
-    """Every user's EASE score of every item, (U, I) (Steck 2019; notebook 09).
+def recency_weights(train: RatingTensors, half_life: float | None) -> torch.Tensor:
+    """Each training row's weight 2**(-n / half_life), n = the user's ratings after it, (N,).
+
+    The rows must be grouped by user in time order, as `encode_leave_last_out` and
+    `validation_slice` leave them; half_life None weighs every row 1 (notebook 09).
+    """
+    user_idx = train.user_idx.cpu()
+    if len(user_idx) > 1 and bool((user_idx[1:] < user_idx[:-1]).any()):
+        raise ValueError("recency_weights needs the rows grouped by user in time order: pass "
+                         "the training rows of encode_leave_last_out or validation_slice")
+    if half_life is None:
+        return torch.ones(len(user_idx), dtype=torch.float64)
+    if not half_life > 0:
+        raise ValueError(f"half_life must be positive (or None for no decay), not {half_life}")
+    last_row = torch.cumsum(torch.bincount(user_idx), 0) - 1  # each user's latest row
+    later = last_row[user_idx] - torch.arange(len(user_idx))  # (N,) ratings after each row
+    return 0.5 ** (later.double() / half_life)
+
+
+def fit_ease(
+    train: RatingTensors, n_users: int, n_items: int, l2: float,
+) -> Callable[[torch.Tensor | None], torch.Tensor]:
+    """EASE fitted once (Steck 2019; notebook 09): a function from history weights to scores.
 
     EASE learns item-item weights B with a zero diagonal that minimise |X - XB|² + l2 |B|²;
     with P = (XᵀX + l2 I)⁻¹ the solution is B = I - P / diag(P), so the scores are
     XB = X - XP / diag(P). When users are fewer than items, the same XP and diag(P) come from
     a users × users inverse (Woodbury identity): XP = MX with M = (XXᵀ + l2 I)⁻¹.
+    The returned function gives every user's score of every item, (U, I): XB for None, or HB
+    for one weight per training row (e.g. `recency_weights`), H holding each rated item's
+    weight; B is always learned from the 0/1 matrix X, so trying weights costs no new inverse.
     """
     if not l2 > 0:
         raise ValueError(f"l2 must be positive, not {l2}")
+    rows, cols = train.user_idx.cpu(), train.item_idx.cpu()
     x = torch.zeros(n_users, n_items, dtype=torch.float64)
-    x[train.user_idx.cpu(), train.item_idx.cpu()] = 1.0  # (U, I) binary
+    x[rows, cols] = 1.0  # (U, I) binary
     if n_users < n_items:
         m = torch.linalg.inv(x @ x.T + l2 * torch.eye(n_users, dtype=torch.float64))  # (U, U)
-        xp = m @ x  # (U, I)
+        xp = m @ x  # (U, I): XP = MX
         diag_p = (1.0 - (x * xp).sum(0)) / l2  # (I,)
+
+        def times_p(history: torch.Tensor) -> torch.Tensor:  # HP = (H - HXᵀMX) / l2
+            return (history - (history @ x.T) @ xp) / l2
     else:
         p = torch.linalg.inv(x.T @ x + l2 * torch.eye(n_items, dtype=torch.float64))  # (I, I)
         xp, diag_p = x @ p, torch.diagonal(p)
-    return (x - xp / diag_p[None, :]).float()  # (U, I)
+
+        def times_p(history: torch.Tensor) -> torch.Tensor:
+            return history @ p
+
+    def scores(history_weights: torch.Tensor | None = None) -> torch.Tensor:
+        if history_weights is None:
+            return (x - xp / diag_p[None, :]).float()  # XP is known: no further product
+        if history_weights.shape != (len(train),):
+            raise ValueError(f"history_weights must hold one weight per training row, "
+                             f"({len(train)},), not {tuple(history_weights.shape)}")
+        history = torch.zeros_like(x)
+        history[rows, cols] = history_weights.cpu().double()  # (U, I)
+        return (history - times_p(history) / diag_p[None, :]).float()  # (U, I)
+
+    return scores
+
+
+def ease_scores(train: RatingTensors, n_users: int, n_items: int, l2: float,
+                history_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Every user's EASE score of every item, (U, I): `fit_ease` and its scores in one call."""
+    return fit_ease(train, n_users, n_items, l2)(history_weights)
 
 
 def table_scorer(scores: torch.Tensor) -> Scorer:
