@@ -803,10 +803,10 @@ ablation_models = {}  # your trained models, by the same keys (the check scores 
 settings_a, epochs_a = time_searches["(a) per-rating L2"].chosen()
 
 
-def ablated(strength: float, biases: bool, global_mean: float) -> RegularizedMF:
+def ablated(strength: float, biases: bool, offset: float) -> RegularizedMF:
     \"\"\"Model (a) with its biases or its offset switched off.\"\"\"
     return RegularizedMF(split.n_users, split.n_items, L2_FACTORS, l2=strength, bias_l2=BIAS_L2,
-                         biases=biases, offset=global_mean).to(DEVICE)
+                         biases=biases, offset=offset).to(DEVICE)
 
 
 switches = {"no biases": {"biases": False, "offset": global_mean},
