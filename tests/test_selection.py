@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from low_rank import low_rank_ratings
 
 from utils.encode import RatingTensors
 from utils.models import BiasedMF
@@ -15,27 +16,14 @@ from utils.train import evaluate, fit
 N_USERS, N_ITEMS = 50, 30
 
 
-def _ratings(n: int, seed: int) -> RatingTensors:
-    """Ratings of a rank-2 model plus noise: small models overfit them without a penalty."""
-    generator = torch.Generator().manual_seed(0)
-    users, items = torch.rand(N_USERS, 2, generator=generator), torch.rand(N_ITEMS, 2,
-                                                                           generator=generator)
-    draw = torch.Generator().manual_seed(seed)
-    user_idx = torch.randint(N_USERS, (n,), generator=draw)
-    item_idx = torch.randint(N_ITEMS, (n,), generator=draw)
-    noise = 0.5 * torch.randn(n, generator=draw)
-    return RatingTensors(user_idx, item_idx, 1 + 2 * (users[user_idx] * items[item_idx]).sum(1)
-                         + noise)
-
-
 @pytest.fixture
 def fit_part() -> RatingTensors:
-    return _ratings(600, seed=1)
+    return low_rank_ratings(N_USERS, N_ITEMS, 600, seed=1, noise=0.5)
 
 
 @pytest.fixture
 def slice_part() -> RatingTensors:
-    return _ratings(200, seed=2)
+    return low_rank_ratings(N_USERS, N_ITEMS, 200, seed=2, noise=0.5)
 
 
 def build(n_factors: int) -> BiasedMF:

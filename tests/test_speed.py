@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from low_rank import low_rank_ratings
 
 from utils.encode import RatingTensors
 from utils.models import BiasedMF, HybridMF
@@ -14,21 +15,6 @@ from utils.train import evaluate, fit
 N_USERS, N_ITEMS = 80, 50
 
 
-def _low_rank_ratings(n: int, seed: int) -> RatingTensors:
-    """Ratings from a rank-2 model plus user and item offsets, which MF+bias can learn."""
-    generator = torch.Generator().manual_seed(0)
-    users, items = torch.rand(N_USERS, 2, generator=generator), torch.rand(N_ITEMS, 2,
-                                                                           generator=generator)
-    user_offset, item_offset = torch.rand(N_USERS, generator=generator), torch.rand(
-        N_ITEMS, generator=generator)
-    draw = torch.Generator().manual_seed(seed)
-    user_idx = torch.randint(N_USERS, (n,), generator=draw)
-    item_idx = torch.randint(N_ITEMS, (n,), generator=draw)
-    ratings = (1 + 2 * (users[user_idx] * items[item_idx]).sum(1) + user_offset[user_idx]
-               + item_offset[item_idx])
-    return RatingTensors(user_idx, item_idx, ratings)
-
-
 def _model(train: RatingTensors) -> BiasedMF:
     torch.manual_seed(0)
     return BiasedMF(N_USERS, N_ITEMS, 8, offset=float(train.ratings.mean()))
@@ -36,12 +22,12 @@ def _model(train: RatingTensors) -> BiasedMF:
 
 @pytest.fixture
 def train() -> RatingTensors:
-    return _low_rank_ratings(4_000, seed=1)
+    return low_rank_ratings(N_USERS, N_ITEMS, 4_000, seed=1, offsets=True)
 
 
 @pytest.fixture
 def valid() -> RatingTensors:
-    return _low_rank_ratings(500, seed=2)
+    return low_rank_ratings(N_USERS, N_ITEMS, 500, seed=2, offsets=True)
 
 
 def test_fit_sgd_lowers_the_loss_and_matches_fit(train: RatingTensors,

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from low_rank import low_rank_ratings
 
 from utils.encode import RatingTensors
 from utils.models import BiasedMF, DotProductMF
@@ -27,26 +28,14 @@ from utils.train import (
 N_USERS, N_ITEMS = 60, 40
 
 
-def _low_rank_ratings(n: int, seed: int) -> RatingTensors:
-    """Ratings drawn from a rank-2 model, so a small MF can fit them well."""
-    generator = torch.Generator().manual_seed(0)
-    users = torch.rand(N_USERS, 2, generator=generator)
-    items = torch.rand(N_ITEMS, 2, generator=generator)
-    draw = torch.Generator().manual_seed(seed)
-    user_idx = torch.randint(N_USERS, (n,), generator=draw)
-    item_idx = torch.randint(N_ITEMS, (n,), generator=draw)
-    ratings = 1 + 4 * (users[user_idx] * items[item_idx]).sum(1) / 2
-    return RatingTensors(user_idx, item_idx, ratings)
-
-
 @pytest.fixture
 def train() -> RatingTensors:
-    return _low_rank_ratings(2_000, seed=1)
+    return low_rank_ratings(N_USERS, N_ITEMS, 2_000, seed=1)
 
 
 @pytest.fixture
 def valid() -> RatingTensors:
-    return _low_rank_ratings(300, seed=2)
+    return low_rank_ratings(N_USERS, N_ITEMS, 300, seed=2)
 
 
 def _model(seed: int = 0) -> BiasedMF:
