@@ -275,7 +275,7 @@ def _speed_markdown(results: dict[str, Any]) -> list[str]:
                    f"{r['ratings_per_second']:,.0f} | {r['note']} |")
     out += ["", "Ratios (the fastest utils loop on that device against the others, same "
             "run, same machine):\n", "| data | device | best utils batch | ratings/s | "
-            "× seed-002 loop | × surprise SVD epoch |", "|---|---|---:|---:|---:|---:|"]
+            "× lab loop | × surprise SVD epoch |", "|---|---|---:|---:|---:|---:|"]
     for r in speed["ratios"]:
         out.append(f"| {r['dataset']} | {r['device']} | {r['best_utils_batch_size'] or 'full'}"
                    f" | {r['best_utils_ratings_per_second']:,.0f} | "

@@ -19,7 +19,7 @@ from utils.device import describe, pick_device
 from utils.encode import RatingTensors, random_split
 from utils.lab_loop import lab_epoch, lab_loader
 from utils.models import BiasedMF
-from utils.speed import fit_sgd
+from utils.speed import fit_sgd, sgd_step
 from utils.synthetic import synthetic_ratings
 from utils.train import fit
 
@@ -115,7 +115,7 @@ def speed_section(args: argparse.Namespace) -> dict[str, Any]:
                 if position == 0:  # per-sample Python work: threads do not change it
                     epoch, steps = time_lab_loop(data, n_users, n_items, dev, lab_steps)
                     rows.append(_speed_row(
-                        name, where, "seed-002 DataLoader loop (lab_epoch)", 512, epoch,
+                        name, where, "deep-MF lab's DataLoader loop (lab_epoch)", 512, epoch,
                         len(data), note=f"{steps} steps timed, extrapolated to an epoch"))
                     log(f"  {where}: {rows[-1]['ratings_per_second']:,.0f} ratings/s lab loop")
         torch.set_num_threads(cpu_threads)
@@ -141,7 +141,7 @@ def speed_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         surprise_rows = part[part["loop"].str.startswith("scikit-surprise")]
         for device, rows_here in part.groupby("device", sort=False):
             utils_rows = rows_here[rows_here["loop"].str.startswith("utils")]
-            lab = rows_here[rows_here["loop"].str.startswith("seed-002")]
+            lab = rows_here[rows_here["loop"].str.startswith("deep-MF lab")]
             if utils_rows.empty:
                 continue
             best = utils_rows.loc[utils_rows["ratings_per_second"].idxmax()]
@@ -190,6 +190,20 @@ def _fit_fast(data: RatingTensors, n_users: int, n_items: int, n_epochs: int,
     return time.perf_counter() - started
 
 
+def _fit_fast_compiled(data: RatingTensors, n_users: int, n_items: int, n_epochs: int,
+                       threads: int) -> float:
+    """fit_sgd with its batch step fused by torch.compile; compiling is a warm-up, not timed."""
+    torch.set_num_threads(threads)
+    compiled = torch.compile(sgd_step, dynamic=False)
+    warm_up = BiasedMF(n_users, n_items, 32, offset=float(data.ratings.mean()))
+    fit_sgd(warm_up, data, n_epochs=1, batch_size=FAST_BATCH, step=compiled)  # full + last batch
+    torch.manual_seed(0)
+    model = BiasedMF(n_users, n_items, 32, offset=float(data.ratings.mean()))
+    started = time.perf_counter()
+    fit_sgd(model, data, n_epochs=n_epochs, batch_size=FAST_BATCH, step=compiled)
+    return time.perf_counter() - started
+
+
 def _fit_cornac(data: RatingTensors, n_users: int, n_items: int, n_epochs: int,
                 threads: int) -> float:
     from cornac.data import Dataset as CornacDataset
@@ -223,6 +237,8 @@ def throughput_loops(status: dict[str, str]) -> list[tuple[str, Any, tuple[int, 
     loops: list[tuple[str, Any, tuple[int, ...]]] = [
         ("utils.train.fit (Adam, batch 65,536; the lessons' loop)", _fit_course, (1, 2)),
         (f"utils.speed.fit_sgd (hand-written SGD, batch {FAST_BATCH:,})", _fit_fast, (1, 2)),
+        ("the same, its step fused by torch.compile (compile time not counted)",
+         _fit_fast_compiled, (1, 2)),
     ]
     if not status.get("cornac", "unavailable").startswith("unavailable"):
         loops.append(("cornac MF (compiled SGD)", _fit_cornac, (1, 2)))
@@ -244,7 +260,8 @@ def throughput_section(args: argparse.Namespace, status: dict[str, str]) -> dict
     data, n_users, n_items = encoded_tensors(train)
     loops = throughput_loops(status)
     if args.smoke:
-        loops = [loop for loop in loops if not loop[0].startswith("cornac")]
+        loops = [loop for loop in loops  # compiling and cornac cost more than a smoke run
+                 if not loop[0].startswith(("cornac", "the same, its step fused"))]
     threads_before, rows = torch.get_num_threads(), []
     for loop, timer, thread_counts in loops:
         for threads in thread_counts:

@@ -60,7 +60,7 @@ def test_smoke_run_writes_all_results(mirror: Path, tmp_path: Path) -> None:
 
     loops = {row["loop"] for row in results["speed"]["rows"]}
     assert any(loop.startswith("utils.train.fit") for loop in loops)
-    assert any(loop.startswith("seed-002") for loop in loops)
+    assert any(loop.startswith("deep-MF lab") for loop in loops)
     ratio = results["speed"]["ratios"][0]
     assert ratio["vs_dataloader_loop"] > 1  # the vectorised loop beats the per-sample DataLoader
     assert len(results["scaling"]["rows"]) >= 2 and "slope" in results["scaling"]
@@ -92,7 +92,7 @@ EXPECTED_TABLES = {
     "### Time to accuracy": "| split | model | RMSE | fit s (median) | frontier |",
     "## Targets": "| target | met | numbers |",
     "## Speed": "| data | device | loop | batch | s/epoch | ratings/s | note |",
-    "Ratios": "| data | device | best utils batch | ratings/s | × seed-002 loop | "
+    "Ratios": "| data | device | best utils batch | ratings/s | × lab loop | "
               "× surprise SVD epoch |",
     "## Raw throughput": "| loop | threads | fit s | M ratings/s |",
     "## Scaling": "| source | ratings | users | items | fit s | ratings/s |",

@@ -9,7 +9,7 @@ from low_rank import low_rank_ratings
 
 from utils.encode import RatingTensors
 from utils.models import BiasedMF, HybridMF
-from utils.speed import PHASES, fit_sgd, profile_epoch, time_row_updates
+from utils.speed import PHASES, fit_sgd, profile_epoch, sgd_step, time_row_updates
 from utils.train import evaluate, fit
 
 N_USERS, N_ITEMS = 80, 50
@@ -55,6 +55,32 @@ def test_fit_sgd_is_reproducible(train: RatingTensors) -> None:
     other = _model(train)
     fit_sgd(other, train, n_epochs=3, batch_size=512, seed=8)
     assert not torch.equal(other.user_emb.weight, first.user_emb.weight)
+
+
+def test_sgd_step_is_funks_update_for_one_rating() -> None:
+    users, items = torch.tensor([[1.0, 2.0], [0.0, 0.0]]), torch.tensor([[0.5, -1.0]])
+    user_bias, item_bias, offset = torch.tensor([0.2, 0.0]), torch.tensor([-0.1]), torch.tensor(3.0)
+    batch = RatingTensors(torch.tensor([0]), torch.tensor([0]), torch.tensor([4.0]))
+    lr, wd = 0.1, 0.5
+    # prediction 3 + 0.2 - 0.1 + (0.5 - 2) = 1.6, error 2.4
+    squared = sgd_step(users, items, user_bias, item_bias, offset, batch, lr, wd)
+    assert squared.item() == pytest.approx(2.4**2)
+    assert users[0].tolist() == pytest.approx([1 + 0.1 * (2.4 * 0.5 - 0.5 * 1),
+                                               2 + 0.1 * (2.4 * -1 - 0.5 * 2)])
+    assert items[0].tolist() == pytest.approx([0.5 + 0.1 * (2.4 * 1 - 0.5 * 0.5),
+                                               -1 + 0.1 * (2.4 * 2 - 0.5 * -1)])
+    assert user_bias.tolist() == pytest.approx([0.2 + 0.1 * (2.4 - 0.5 * 0.2), 0.0])
+    assert item_bias.tolist() == pytest.approx([-0.1 + 0.1 * (2.4 - 0.5 * -0.1)])
+    assert users[1].tolist() == [0.0, 0.0]  # a user outside the batch is not touched
+
+
+def test_fit_sgd_with_a_compiled_step_learns_the_same_weights(train: RatingTensors) -> None:
+    eager, compiled = _model(train), _model(train)
+    fit_sgd(eager, train, n_epochs=2, batch_size=512, seed=3)
+    fit_sgd(compiled, train, n_epochs=2, batch_size=512, seed=3,
+            step=torch.compile(sgd_step, dynamic=False))
+    for a, b in zip(eager.parameters(), compiled.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)  # fused sums round differently
 
 
 def test_fit_sgd_touches_only_the_rows_of_its_batches(train: RatingTensors) -> None:
