@@ -59,7 +59,8 @@ def test_fit_sgd_is_reproducible(train: RatingTensors) -> None:
 
 def test_sgd_step_is_funks_update_for_one_rating() -> None:
     users, items = torch.tensor([[1.0, 2.0], [0.0, 0.0]]), torch.tensor([[0.5, -1.0]])
-    user_bias, item_bias, offset = torch.tensor([0.2, 0.0]), torch.tensor([-0.1]), torch.tensor(3.0)
+    user_bias, item_bias = torch.tensor([0.2, 0.0]), torch.tensor([-0.1])
+    offset = torch.tensor(3.0)
     batch = RatingTensors(torch.tensor([0]), torch.tensor([0]), torch.tensor([4.0]))
     lr, wd = 0.1, 0.5
     # prediction 3 + 0.2 - 0.1 + (0.5 - 2) = 1.6, error 2.4
