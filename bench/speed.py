@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -181,27 +182,21 @@ def _fit_course(data: RatingTensors, n_users: int, n_items: int, n_epochs: int,
 
 
 def _fit_fast(data: RatingTensors, n_users: int, n_items: int, n_epochs: int,
-              threads: int) -> float:
+              threads: int, step: Callable[..., torch.Tensor] = sgd_step) -> float:
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = BiasedMF(n_users, n_items, 32, offset=float(data.ratings.mean()))
     started = time.perf_counter()
-    fit_sgd(model, data, n_epochs=n_epochs, batch_size=FAST_BATCH)
+    fit_sgd(model, data, n_epochs=n_epochs, batch_size=FAST_BATCH, step=step)
     return time.perf_counter() - started
 
 
 def _fit_fast_compiled(data: RatingTensors, n_users: int, n_items: int, n_epochs: int,
                        threads: int) -> float:
     """fit_sgd with its batch step fused by torch.compile; compiling is a warm-up, not timed."""
-    torch.set_num_threads(threads)
     compiled = torch.compile(sgd_step, dynamic=False)
-    warm_up = BiasedMF(n_users, n_items, 32, offset=float(data.ratings.mean()))
-    fit_sgd(warm_up, data, n_epochs=1, batch_size=FAST_BATCH, step=compiled)  # full + last batch
-    torch.manual_seed(0)
-    model = BiasedMF(n_users, n_items, 32, offset=float(data.ratings.mean()))
-    started = time.perf_counter()
-    fit_sgd(model, data, n_epochs=n_epochs, batch_size=FAST_BATCH, step=compiled)
-    return time.perf_counter() - started
+    _fit_fast(data, n_users, n_items, 1, threads, compiled)  # compiles the full and last batch
+    return _fit_fast(data, n_users, n_items, n_epochs, threads, compiled)
 
 
 def _fit_cornac(data: RatingTensors, n_users: int, n_items: int, n_epochs: int,
