@@ -20,7 +20,7 @@ from utils.device import describe, pick_device
 from utils.encode import RatingTensors, random_split
 from utils.lab_loop import lab_epoch, lab_loader
 from utils.models import BiasedMF
-from utils.speed import fit_sgd, sgd_step
+from utils.speed import can_compile_on_cpu, fit_sgd, sgd_step
 from utils.synthetic import synthetic_ratings
 from utils.train import fit
 
@@ -232,9 +232,10 @@ def throughput_loops(status: dict[str, str]) -> list[tuple[str, Any, tuple[int, 
     loops: list[tuple[str, Any, tuple[int, ...]]] = [
         ("utils.train.fit (Adam, batch 65,536; the lessons' loop)", _fit_course, (1, 2)),
         (f"utils.speed.fit_sgd (hand-written SGD, batch {FAST_BATCH:,})", _fit_fast, (1, 2)),
-        ("the same, its step fused by torch.compile (compile time not counted)",
-         _fit_fast_compiled, (1, 2)),
     ]
+    if can_compile_on_cpu():
+        loops.append(("the same, its step fused by torch.compile (compile time not counted)",
+                      _fit_fast_compiled, (1, 2)))
     if not status.get("cornac", "unavailable").startswith("unavailable"):
         loops.append(("cornac MF (compiled SGD)", _fit_cornac, (1, 2)))
     if not status.get("scikit-surprise", "unavailable").startswith("unavailable"):

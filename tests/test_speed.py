@@ -9,7 +9,14 @@ from low_rank import low_rank_ratings
 
 from utils.encode import RatingTensors
 from utils.models import BiasedMF, HybridMF
-from utils.speed import PHASES, fit_sgd, profile_epoch, sgd_step, time_row_updates
+from utils.speed import (
+    PHASES,
+    can_compile_on_cpu,
+    fit_sgd,
+    profile_epoch,
+    sgd_step,
+    time_row_updates,
+)
 from utils.train import evaluate, fit
 
 N_USERS, N_ITEMS = 80, 50
@@ -75,6 +82,13 @@ def test_sgd_step_is_funks_update_for_one_rating() -> None:
     assert users[1].tolist() == [0.0, 0.0]  # a user outside the batch is not touched
 
 
+def test_compiling_is_off_without_a_cpp_compiler(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.delenv("CXX", raising=False)
+    assert not can_compile_on_cpu()
+
+
+@pytest.mark.skipif(not can_compile_on_cpu(), reason="torch.compile needs a C++ compiler")
 def test_fit_sgd_with_a_compiled_step_learns_the_same_weights(train: RatingTensors) -> None:
     eager, compiled = _model(train), _model(train)
     fit_sgd(eager, train, n_epochs=2, batch_size=512, seed=3)

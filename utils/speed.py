@@ -11,6 +11,8 @@ the fast path a student can opt into.
 from __future__ import annotations
 
 import math
+import os
+import shutil
 import time
 from collections.abc import Callable
 
@@ -62,6 +64,12 @@ def profile_epoch(
     frame = pd.DataFrame({"seconds": seconds}).rename_axis("phase")
     frame["share"] = frame["seconds"] / total
     return frame
+
+
+def can_compile_on_cpu() -> bool:
+    """Whether `torch.compile` can build CPU kernels here: it needs a C++ compiler on the PATH."""
+    return any(shutil.which(name) for name in (os.environ.get("CXX", ""), "g++", "clang++", "c++")
+               if name)
 
 
 def _check_sgd_model(model: torch.nn.Module) -> None:
